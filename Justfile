@@ -1,0 +1,52 @@
+# wizardlite tasks. Everything runs inside ./.venv (made by ./install.sh).
+#   just evolve && just finetune     the whole workflow on the embedded defaults
+#   just test                        every test (what CI runs)
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export PATH := justfile_directory() + "/.venv/bin:" + env_var("PATH")
+recipe := "recipes/default.toml"
+
+# list the tasks
+default:
+    @just --list
+
+# install into ./.venv
+install:
+    ./install.sh
+
+# evolve the seeds of a recipe (extra flags go to `wizardlite evolve`)
+evolve *ARGS:
+    wizardlite evolve --recipe {{recipe}} {{ARGS}}
+
+# fine-tune on the last evolve run of the recipe
+finetune *ARGS:
+    wizardlite finetune --recipe {{recipe}} {{ARGS}}
+
+# difficulty scores and base-vs-tuned comparison on the last runs
+judge *ARGS:
+    wizardlite judge --recipe {{recipe}} {{ARGS}}
+
+# every test, the slow ones on real models included (pytest's "no tests" is a failure)
+test *ARGS:
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 pytest -q {{ARGS}}
+
+# the fast tests only (scripted fake model, no llama.cpp, no training)
+test-fast *ARGS:
+    HF_HUB_OFFLINE=1 pytest -q -m "not slow" {{ARGS}}
+
+# generation throughput: sequential vs batched llama.cpp, prefix reuse
+bench *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/bench_generate.py {{ARGS}}
+
+# fine-tuning throughput: wizardlite's CPU engine vs a plain PyTorch+PEFT loop
+bench-finetune *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/bench_finetune.py {{ARGS}}
+
+lint:
+    ruff check wizardlite tests benchmarks
+
+models:
+    wizardlite models
+
+doctor:
+    wizardlite doctor

@@ -1,0 +1,47 @@
+"""Shared test setup: no hub access, ever; the repo root as working directory for recipes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+class BagOfWordsEmbedder:
+    """A stand-in for sentence-transformers in fast tests: hashed bag-of-words unit vectors,
+    so texts sharing most words are near, unrelated ones far."""
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+
+    def encode(self, texts):  # noqa: ANN001, ANN201
+        import re
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype="float32")
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, hash(w) % self.dim] += 1.0
+            n = np.linalg.norm(out[i])
+            if n:
+                out[i] /= n
+        return out
+
+
+@pytest.fixture
+def bow_embedder() -> BagOfWordsEmbedder:
+    return BagOfWordsEmbedder()

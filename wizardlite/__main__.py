@@ -1,0 +1,5 @@
+"""Run as: python -m wizardlite --help"""
+
+from wizardlite.cli import app
+
+app()

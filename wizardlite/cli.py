@@ -1,0 +1,176 @@
+"""The command line: one command per stage, and the tools around them.
+
+Run as: wizardlite --help
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from wizardlite.errors import WizardliteError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evol-Instruct data and LoRA fine-tuning, offline.")
+console = Console(stderr=True)
+_state = {"debug": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help="TOML recipe (see recipes/)")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a recipe value: section.key=value")]
+
+
+def friendly(fn: F) -> F:
+    """Turn the package's errors into one red line and exit code 1 (a traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WizardliteError as e:
+            if _state["debug"]:
+                raise
+            console.print(f"[bold red]error:[/] {e}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: the run folder keeps what was finished; run the same command to resume[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    _state["debug"] = debug or bool(os.environ.get("WIZARDLITE_DEBUG"))
+
+
+def load(recipe: Path | None, sets: list[str] | None, extra: dict[str, Any]) -> Any:
+    """Load a recipe with command-line overrides: explicit flags first, then --set."""
+    from wizardlite.config import apply_overrides, load_recipe, recipe_from_dict
+    import tomllib
+
+    data: dict[str, Any] = {}
+    if recipe is not None:
+        load_recipe(recipe)  # validates the file itself, with its path in the messages
+        data = tomllib.loads(Path(recipe).read_text(encoding="utf-8"))
+    data = apply_overrides(data, {k: v for k, v in extra.items() if v is not None})
+    data = apply_overrides(data, sets or [])
+    return recipe_from_dict(data, str(recipe) if recipe else "defaults")
+
+
+# ---------------------------------------------------------------------------- evolve
+
+
+@app.command()
+@friendly
+def evolve(
+    recipe: RecipeOpt = Path("recipes/default.toml"),
+    seeds: Annotated[str | None, typer.Option(help="seed file or datasets folder")] = None,
+    rounds: Annotated[int | None, typer.Option(help="evolution rounds")] = None,
+    model: Annotated[str | None, typer.Option(help="evolver GGUF path or model name")] = None,
+    endpoint: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")] = None,
+    out: Annotated[str | None, typer.Option(help="run folder")] = None,
+    limit: Annotated[int | None, typer.Option(help="use only the first N seeds")] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Evolve seed instructions into a harder, more diverse training set."""
+    from wizardlite import evolve as stage
+
+    extra: dict[str, Any] = {"seeds.path": seeds, "evolve.rounds": rounds, "evolver.model": model,
+                             "run.out": out, "seeds.limit": limit}
+    if endpoint:
+        extra |= {"evolver.backend": "http", "evolver.endpoints": list(endpoint)}
+    stage.run(load(recipe, sets, extra))
+
+
+# ---------------------------------------------------------------------------- score, compare, judge
+
+JudgeOpt = Annotated[str | None, typer.Option("--judge", help="judge GGUF path, model name or endpoint URL "
+                                              "(default: the recipe's [judge_model])")]
+
+
+@app.command()
+@friendly
+def score(
+    run_dir: Annotated[Path | None, typer.Argument(help="evolve run folder (default: the recipe's run.out)")] = None,
+    recipe: RecipeOpt = Path("recipes/default.toml"),
+    judge: JudgeOpt = None,
+    include_eliminated: Annotated[bool, typer.Option("--include-eliminated", help="rate eliminated ones too")] = False,
+    sets: SetOpt = None,
+) -> None:
+    """Rate the difficulty (1-10) of every seed and kept instruction of an evolve run."""
+    from wizardlite import judge as stage
+
+    cfg = load(recipe, sets, {})
+    stage.score(cfg, run_dir or Path(cfg.run.out), judge, include_eliminated or cfg.judge.include_eliminated)
+
+
+@app.command()
+@friendly
+def compare(
+    a: Annotated[str, typer.Option("--a", help="contestant A: GGUF path, model name or endpoint URL")],
+    b: Annotated[str | None, typer.Option("--b", help="contestant B (default: finetune.base)")] = None,
+    testset: Annotated[str | None, typer.Option(help="JSONL test set (default: judge.testset)")] = None,
+    judge: JudgeOpt = None,
+    out: Annotated[str | None, typer.Option(help="output folder (default: judge.out or <run.out>/judge)")] = None,
+    recipe: RecipeOpt = Path("recipes/default.toml"),
+    sets: SetOpt = None,
+) -> None:
+    """Answer a test set with models A and B; a judge model compares the answers in both orders."""
+    from wizardlite import judge as stage
+
+    cfg = load(recipe, sets, {"judge.testset": testset})
+    stage.compare(cfg, cfg.judge.testset, a, b or stage.base_gguf(cfg.finetune.base), judge, out)
+
+
+@app.command("judge")
+@friendly
+def judge_cmd(
+    recipe: RecipeOpt = Path("recipes/default.toml"),
+    base: Annotated[str | None, typer.Option(help="the base model to compare against (default: finetune.base)")] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Score the recipe's evolve run; compare its fine-tuned GGUF with the base when one exists."""
+    from wizardlite import judge as stage
+
+    stage.run(load(recipe, sets, {}), base)
+
+
+# ---------------------------------------------------------------------------- models, doctor
+
+
+@app.command()
+@friendly
+def models() -> None:
+    """List the models wizardlite can use without any download."""
+    from rich.table import Table
+
+    from wizardlite.models import available
+
+    table = Table(title="models")
+    for col in ("name", "kind", "path", "source", "note"):
+        table.add_column(col)
+    for e in available():
+        path = str(e.path) if e.path and e.path.exists() else f"[red]missing[/] {e.path or ''}"
+        table.add_row(e.name, e.kind, path, e.source, e.note)
+    Console().print(table)
+
+
+@app.command()
+@friendly
+def doctor() -> None:
+    """Report the hardware, the backends that work here, and suggested settings."""
+    from wizardlite.doctor import report
+
+    report(Console())
+
+
+def entrypoint() -> None:  # pragma: no cover
+    sys.exit(app())

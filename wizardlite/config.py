@@ -1,0 +1,381 @@
+"""Recipes: TOML files turned into typed, frozen, validated configs.
+
+A recipe holds one section per stage. Every stage validates the whole file, so a typo in any
+section is reported whichever command is run; all errors in a file are reported together.
+Command-line overrides (`--set evolve.rounds=2`) are applied to the raw data before
+validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizardlite.errors import ConfigError
+
+# ---------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 1234
+    out: str = "runs/default"  # evolve run folder; finetune and judge read from it by default
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    path: str = "recipes/seeds/general.jsonl"
+    format: str = "auto"  # auto | jsonl | json | csv | parquet | hf
+    # Field names. Empty means "detect": Alpaca, ShareGPT, messages, prompt/instruction, and
+    # the Self-Instruct layout (instruction + instances[0].input/output).
+    instruction_field: str = ""
+    input_field: str = ""
+    output_field: str = ""
+    limit: int = 0  # 0 = all
+
+    def check(self) -> list[str]:
+        if self.format not in ("auto", "jsonl", "json", "csv", "parquet", "hf"):
+            return [f"seeds.format: '{self.format}' is not one of auto, jsonl, json, csv, parquet, hf"]
+        return [] if self.limit >= 0 else ["seeds.limit must be >= 0"]
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """How to reach a model. Shared by the evolver, the answerer and the judge."""
+
+    backend: str = "llamacpp"  # llamacpp | http | fake
+    model: str = "smollm2"  # a name from `wizardlite models`, or a path to a .gguf
+    endpoints: tuple[str, ...] = ()  # http backend: OpenAI-compatible base URLs, e.g. http://127.0.0.1:8080/v1
+    api_key: str = ""
+    n_ctx: int = 2048  # context per sequence
+    n_gpu_layers: int = -1  # -1 = all layers when llama.cpp was built with a GPU backend
+    n_threads: int = 0  # 0 = physical cores
+    parallel: int = 4  # sequences decoded together (llamacpp) or requests in flight per endpoint (http)
+    prefix_cache: bool = True  # reuse the KV state of a shared prompt prefix (llamacpp)
+    timeout_s: float = 300.0
+    retries: int = 3
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    fake_delay_s: float = 0.0  # fake backend only: seconds per request, for tests of interruption
+
+    def check(self, name: str) -> list[str]:
+        errs = []
+        if self.backend not in ("llamacpp", "http", "fake"):
+            errs.append(f"{name}.backend: '{self.backend}' is not one of llamacpp, http, fake")
+        if self.backend == "http" and not self.endpoints:
+            errs.append(f"{name}.endpoints: the http backend needs at least one URL (or pass --endpoint)")
+        if self.parallel < 1:
+            errs.append(f"{name}.parallel must be >= 1")
+        if self.max_tokens < 1:
+            errs.append(f"{name}.max_tokens must be >= 1")
+        if not 0.0 <= self.temperature <= 5.0:
+            errs.append(f"{name}.temperature must be between 0 and 5")
+        return errs
+
+
+OPERATIONS_GENERAL = ("constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth")
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    rounds: int = 4
+    # operation name -> weight. The paper picks uniformly among the six general operations.
+    operations: dict[str, float] = field(default_factory=lambda: {op: 1.0 for op in OPERATIONS_GENERAL})
+    chunk_size: int = 16  # pool items evolved, answered and journaled together
+
+    def check(self) -> list[str]:
+        from wizardlite.operations import OPERATIONS  # light module, no heavy imports
+
+        errs = []
+        if isinstance(self.rounds, int) and self.rounds < 1:
+            errs.append("evolve.rounds must be >= 1")
+        for op, w in self.operations.items():
+            if op not in OPERATIONS:
+                errs.append(f"evolve.operations: unknown operation '{op}' (known: {', '.join(OPERATIONS)})")
+            elif w < 0:
+                errs.append(f"evolve.operations.{op}: weight must be >= 0")
+        if self.operations and sum(self.operations.values()) <= 0:
+            errs.append("evolve.operations: at least one weight must be > 0")
+        if not self.operations:
+            errs.append("evolve.operations: choose at least one operation")
+        if self.chunk_size < 1:
+            errs.append("evolve.chunk_size must be >= 1")
+        return errs
+
+
+@dataclass(frozen=True)
+class EliminateConfig:
+    no_gain: bool = True  # rule 1: the model judges parent and child equal
+    sorry_short: bool = True  # rule 2: "sorry" in an answer of fewer than `sorry_max_words` words
+    stopwords_only: bool = True  # rule 3: answer is only punctuation and stop words
+    copied_prompt: bool = True  # rule 4: instruction copies the evolving prompt's words
+    empty_or_unchanged: bool = True  # beyond the paper: empty, or same as the parent
+    truncated: bool = True  # beyond the paper: evolver or answer cut off at the token limit
+    sorry_max_words: int = 80
+    extra_markers: tuple[str, ...] = ()  # more phrases that betray a copied prompt
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    enabled: bool = True
+    exact: bool = True
+    near: bool = True
+    model: str = "all-MiniLM-L6-v2"  # a name from `wizardlite models`, or a sentence-transformers folder
+    threshold: float = 0.92  # cosine similarity at or above which two instructions are duplicates
+    against_seeds: bool = True
+    batch_size: int = 64
+
+    def check(self) -> list[str]:
+        return [] if 0.0 < self.threshold <= 1.0 else ["dedup.threshold must be in (0, 1]"]
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    include_seeds: bool = False  # put seeds that carry an answer into the training set too
+    formats: tuple[str, ...] = ("messages",)  # messages | alpaca | sharegpt
+    system_prompt: str = ""
+
+    def check(self) -> list[str]:
+        bad = [f for f in self.formats if f not in ("messages", "alpaca", "sharegpt")]
+        return [f"output.formats: unknown format '{f}' (messages, alpaca, sharegpt)" for f in bad]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    engine: str = "auto"  # auto | cpu | unsloth
+    base: str = "smollm2"  # a name from `wizardlite models`, an HF folder, or a .gguf
+    data: str = ""  # default: the evolve run folder's training set
+    out: str = ""  # default: <run.out>/ft
+    chat_template: str = ""  # a Jinja template, used when the base has none
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    learning_rate: float = 2e-4
+    epochs: float = 2.0
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    packing: bool = False
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    eval_fraction: float = 0.1
+    loss_on: str = "responses"  # responses | all
+    load_in_4bit: bool = True  # unsloth engine: QLoRA
+    gradient_checkpointing: bool = True  # unsloth engine
+    save_every: int = 50  # steps between checkpoints
+    log_every: int = 1
+    seed: int = 3407
+    export: tuple[str, ...] = ("adapter", "merged", "gguf")
+    gguf_types: tuple[str, ...] = ("q8_0",)  # f16 | q8_0
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.engine not in ("auto", "cpu", "unsloth"):
+            errs.append(f"finetune.engine: '{self.engine}' is not one of auto, cpu, unsloth")
+        if self.loss_on not in ("responses", "all"):
+            errs.append(f"finetune.loss_on: '{self.loss_on}' is not one of responses, all")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            errs.append("finetune.eval_fraction must be in [0, 1)")
+        for t in self.gguf_types:
+            if t not in ("f16", "q8_0"):
+                errs.append(f"finetune.gguf_types: '{t}' is not one of f16, q8_0")
+        for e in self.export:
+            if e not in ("adapter", "merged", "gguf"):
+                errs.append(f"finetune.export: '{e}' is not one of adapter, merged, gguf")
+        for k in ("rank", "alpha", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, k) < 1:
+                errs.append(f"finetune.{k} must be >= 1")
+        return errs
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    testset: str = "recipes/testsets/general.jsonl"
+    instruction_field: str = "instruction"
+    skill_field: str = "skill"
+    difficulty_field: str = "difficulty"
+    answer_max_tokens: int = 384
+    out: str = ""  # default: <run.out>/judge
+    limit: int = 0  # use only the first N test items; 0 = all
+    # The judge's own sampling: greedy by default, so a rerun gives the same verdicts. Its
+    # replies are a number or a letter (grammar-constrained); a few tokens leave room for
+    # backends that ignore the grammar ("8/10", "Answer A").
+    judge_temperature: float = 0.0
+    judge_max_tokens: int = 16
+    include_eliminated: bool = False  # `wizardlite judge` also rates eliminated instructions
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.limit < 0:
+            errs.append("judge.limit must be >= 0")
+        if self.answer_max_tokens < 1 or self.judge_max_tokens < 1:
+            errs.append("judge.answer_max_tokens and judge.judge_max_tokens must be >= 1")
+        if not 0.0 <= self.judge_temperature <= 5.0:
+            errs.append("judge.judge_temperature must be between 0 and 5")
+        return errs
+
+
+@dataclass(frozen=True)
+class Recipe:
+    run: RunConfig = field(default_factory=RunConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    evolver: BackendConfig = field(default_factory=BackendConfig)
+    answerer: BackendConfig = field(default_factory=BackendConfig)  # unset keys follow [evolver]
+    judge_model: BackendConfig = field(default_factory=BackendConfig)  # unset keys follow [evolver]
+    evolve: EvolveConfig = field(default_factory=EvolveConfig)
+    eliminate: EliminateConfig = field(default_factory=EliminateConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+    def check(self) -> list[str]:
+        checks = [self.seeds.check, lambda: self.evolver.check("evolver"), lambda: self.answerer.check("answerer"),
+                  lambda: self.judge_model.check("judge_model"), self.evolve.check, self.dedup.check,
+                  self.output.check, self.finetune.check]
+        errs: list[str] = []
+        for check in checks:
+            try:
+                errs += check()
+            except TypeError:
+                pass  # a value of the wrong type in that section, already reported
+        return errs
+
+
+# Sections whose unset keys are taken from [evolver].
+INHERITS_EVOLVER = ("answerer", "judge_model")
+
+# ---------------------------------------------------------------------------- building
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
+    """Check `value` against the annotation `tp`; convert lists to tuples. Errors are appended."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where, errors)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a table, got {type(value).__name__}")
+            return tp()
+        return _build(tp, value, where, errors)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            errors.append(f"{where}: expected a list, got {type(value).__name__}")
+            return ()
+        return tuple(_coerce(v, args[0], f"{where}[{i}]", errors) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a table, got {type(value).__name__}")
+            return {}
+        return {str(k): _coerce(v, args[1], f"{where}.{k}", errors) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        errors.append(f"{where}: expected {_type_name(tp)}, got a boolean")
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp):
+        errors.append(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str, errors: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            errors.append(f"{where + '.' if where else ''}{key}: unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for key in known & set(data):
+        kwargs[key] = _coerce(data[key], hints[key], f"{where + '.' if where else ''}{key}", errors)
+    return cls(**kwargs)
+
+
+def _parse_value(text: str) -> Any:
+    """Parse the right-hand side of `--set key=value` as TOML, falling back to a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Apply `section.key=value` overrides to raw recipe data (a copy is returned)."""
+    data = json.loads(json.dumps(data))
+    items = overrides.items() if isinstance(overrides, dict) else (_split(o) for o in overrides)
+    for dotted, value in items:
+        parts = dotted.split(".")
+        node = data
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {dotted}: '{p}' is not a section")
+        node[parts[-1]] = _parse_value(value) if isinstance(value, str) and not isinstance(overrides, dict) else value
+    return data
+
+
+def _split(override: str) -> tuple[str, str]:
+    if "=" not in override:
+        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. --set evolve.rounds=2")
+    k, v = override.split("=", 1)
+    return k.strip(), v.strip()
+
+
+def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    data = dict(data)
+    evolver = data.get("evolver", {})
+    if isinstance(evolver, dict):
+        # Inherit only valid keys: a typo in [evolver] is reported once, under [evolver].
+        known = {f.name for f in dataclasses.fields(BackendConfig)}
+        inherited = {k: v for k, v in evolver.items() if k in known}
+        for name in INHERITS_EVOLVER:
+            if isinstance(data.get(name, {}), dict):
+                data[name] = {**inherited, **data.get(name, {})}
+    errors: list[str] = []
+    recipe = _build(Recipe, data, "", errors)
+    errors += recipe.check()
+
+    if errors:
+        lines = "\n".join(f"  - {e}" for e in errors)
+        raise ConfigError(f"{source}: {len(errors)} problem(s):\n{lines}")
+    return recipe
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] | dict[str, Any] | None = None) -> Recipe:
+    """Read a TOML recipe (or the defaults when `path` is None), apply overrides, validate."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"no recipe at {p}: pass --recipe PATH (the shipped ones are in recipes/)")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        source = str(p)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return recipe_from_dict(data, source)
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(recipe)))

@@ -1,0 +1,263 @@
+"""What the evolve stage shows and leaves behind: the live progress display, the training set
+(messages JSONL, a `datasets` folder, Alpaca/ShareGPT exports), report.md, the funnel plot
+and the closing summary table.
+
+Run as: wizardlite evolve --recipe recipes/default.toml   (this module finishes that command)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from wizardlite.config import Recipe
+from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, ReadReport, Record, atomic_write_text, iter_jsonl, write_jsonl
+
+console = Console(stderr=True)
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class _Display:
+    def __init__(self, progress: Progress, task: Any, counts: Counter[str]):
+        self.progress, self.task, self.counts = progress, task, counts
+        self.tokens = 0
+        self.t0 = time.time()
+
+    def on_result(self, _i: int, res: Any) -> None:
+        self.tokens += res.completion_tokens
+        self._refresh()
+
+    def advance(self, rnd: int, new: Sequence[Record]) -> None:
+        self.counts.update(r.status for r in new)
+        self.progress.update(self.task, advance=len(new), round=rnd)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        rate = self.tokens / max(time.time() - self.t0, 1e-6)
+        c = self.counts
+        self.progress.update(self.task, stats=f"kept {c[KEPT]}  elim {c[ELIMINATED]}  dup {c[DUPLICATE]}  {rate:5.1f} tok/s")
+
+
+@contextmanager
+def progress_display(total: int, state: Any) -> Iterator[_Display]:
+    done = [r for r in state.records if r.status != SEED]
+    counts: Counter[str] = Counter(r.status for r in done)
+    progress = Progress(
+        TextColumn("[bold]round {task.fields[round]}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    )
+    task = progress.add_task("evolve", total=total, completed=len(done), round=1, stats="")
+    with progress:
+        d = _Display(progress, task, counts)
+        d._refresh()
+        yield d
+
+
+# ---------------------------------------------------------------------------- training set
+
+
+def training_rows(records: Sequence[Record], recipe: Recipe) -> list[Record]:
+    keep = [r for r in records if r.status == KEPT and r.response.strip()]
+    if recipe.output.include_seeds:
+        keep = [r for r in records if r.status == SEED and r.response.strip()] + keep
+    return keep
+
+
+def as_messages(r: Record, system: str = "") -> dict[str, Any]:
+    msgs = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": r.instruction}, {"role": "assistant", "content": r.response}]
+    return {"id": r.id, "messages": msgs}
+
+
+def as_alpaca(r: Record) -> dict[str, Any]:
+    return {"id": r.id, "instruction": r.instruction, "input": "", "output": r.response}
+
+
+def as_sharegpt(r: Record, system: str = "") -> dict[str, Any]:
+    conv = ([{"from": "system", "value": system}] if system else []) + [
+        {"from": "human", "value": r.instruction}, {"from": "gpt", "value": r.response}]
+    return {"id": r.id, "conversations": conv}
+
+
+def write_dataset(out: Path, rows: Sequence[Record], recipe: Recipe) -> dict[str, Path]:
+    data = out / "data"
+    sysmsg = recipe.output.system_prompt
+    written = {"messages": data / "train.jsonl"}
+    write_jsonl(written["messages"], (as_messages(r, sysmsg) for r in rows))
+    if "alpaca" in recipe.output.formats:
+        written["alpaca"] = data / "alpaca.jsonl"
+        write_jsonl(written["alpaca"], (as_alpaca(r) for r in rows))
+    if "sharegpt" in recipe.output.formats:
+        written["sharegpt"] = data / "sharegpt.jsonl"
+        write_jsonl(written["sharegpt"], (as_sharegpt(r, sysmsg) for r in rows))
+    # The datasets folder is written beside its final place, then swapped in.
+    import datasets
+
+    tmp, final = data / ".hf.tmp", data / "hf"
+    shutil.rmtree(tmp, ignore_errors=True)
+    msgs = [as_messages(r, sysmsg) for r in rows]
+    datasets.Dataset.from_list(msgs if msgs else [], features=None if msgs else _empty_features()).save_to_disk(str(tmp))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    written["hf"] = final
+    return written
+
+
+def _empty_features() -> Any:
+    import datasets
+
+    msg = {"role": datasets.Value("string"), "content": datasets.Value("string")}
+    return datasets.Features({"id": datasets.Value("string"), "messages": [msg]})
+
+
+# ---------------------------------------------------------------------------- funnel
+
+
+def funnel(records: Sequence[Record]) -> dict[str, Any]:
+    """Counts per round and per operation, and eliminations by reason."""
+    per_round: dict[int, Counter[str]] = defaultdict(Counter)
+    per_op: dict[str, Counter[str]] = defaultdict(Counter)
+    reasons: Counter[str] = Counter()
+    reasons_by_round: dict[int, Counter[str]] = defaultdict(Counter)
+    for r in records:
+        if r.status == SEED:
+            continue
+        per_round[r.round][r.status] += 1
+        per_op[r.operation][r.status] += 1
+        if r.status == ELIMINATED:
+            reasons[r.reason] += 1
+            reasons_by_round[r.round][r.reason] += 1
+    return {"per_round": dict(sorted(per_round.items())), "per_op": dict(sorted(per_op.items())),
+            "reasons": reasons, "reasons_by_round": reasons_by_round}
+
+
+def plot_funnel(path: Path, f: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    colors = {KEPT: "#3a923a", ELIMINATED: "#d0473f", DUPLICATE: "#e69f00"}
+    for ax, key, title in ((axes[0], "per_round", "per round"), (axes[1], "per_op", "per operation")):
+        groups = list(f[key])
+        bottom = [0] * len(groups)
+        for status in (KEPT, ELIMINATED, DUPLICATE):
+            vals = [f[key][g][status] for g in groups]
+            ax.bar([str(g) for g in groups], vals, bottom=bottom, color=colors[status], label=status)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_title(f"evolutions {title}")
+        ax.set_ylabel("records")
+        ax.legend(fontsize=8)
+    axes[1].tick_params(axis="x", labelrotation=30)
+    reasons = f["reasons"].most_common()
+    axes[2].barh([r for r, _ in reasons][::-1], [n for _, n in reasons][::-1], color=colors[ELIMINATED])
+    axes[2].set_title("eliminated, by rule")
+    axes[2].set_xlabel("records")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def _table_md(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _rate(c: Counter[str]) -> str:
+    n = sum(c.values())
+    return f"{100 * c[KEPT] / n:.0f}%" if n else "-"
+
+
+def report_md(out: Path, recipe: Recipe, records: Sequence[Record], f: dict[str, Any], seed_report: ReadReport,
+              train_n: int, timing: dict[str, float]) -> str:
+    by_id = {r.id: r for r in records}
+    seeds = [r for r in records if r.status == SEED]
+    ev = next((r.evolver for r in records if r.evolver), {})
+    parts = [f"# Evolve report: {out}", "",
+             f"- seeds: {len(seeds)} from `{recipe.seeds.path}` ({len(seed_report.skipped)} lines skipped)",
+             f"- evolver: {ev.get('name', '?')} ({ev.get('backend', '?')}, sha256 {str(ev.get('sha256', ''))[:12]})",
+             f"- rounds: {recipe.evolve.rounds}; operations: "
+             + ", ".join(f"{k}={v:g}" for k, v in recipe.evolve.operations.items()),
+             f"- training set: {train_n} records in `data/train.jsonl` and `data/hf/`",
+             f"- generation wall time (all sessions): {timing['wall_s']:.0f} s; "
+             f"completion tokens: {timing['completion_tokens']}; {timing['tok_s']:.1f} tok/s",
+             "", "![funnel](funnel.png)", "", "## Per round", ""]
+    rows = [[rnd, sum(c.values()), c[KEPT], c[ELIMINATED], c[DUPLICATE], _rate(c)] for rnd, c in f["per_round"].items()]
+    parts += [_table_md(["round", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
+    reasons = sorted(f["reasons"])
+    if reasons:
+        parts += ["## Eliminated by rule, per round", ""]
+        rows = [[rnd] + [f["reasons_by_round"][rnd][x] for x in reasons] for rnd in f["per_round"]]
+        parts += [_table_md(["round", *reasons], rows), ""]
+    parts += ["## Per operation", ""]
+    rows = [[op, sum(c.values()), c[KEPT], c[ELIMINATED], c[DUPLICATE], _rate(c)] for op, c in f["per_op"].items()]
+    parts += [_table_md(["operation", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
+    kept = [r for r in records if r.status == KEPT]
+    if kept:
+        parts += ["## Examples", ""]
+        for r in sorted(kept, key=lambda r: (-r.round, r.id))[:3]:
+            parent = by_id.get(r.parent_id or "")
+            parts += [f"**round {r.round}, {r.operation}** (`{r.id}`)", "",
+                      "> parent: " + (parent.instruction if parent else "?").replace("\n", "\n> "), ">",
+                      "> child: " + r.instruction.replace("\n", "\n> "), ""]
+    if seed_report.skipped:
+        parts += ["## Skipped seed lines", ""]
+        parts += [f"- line {n}: {why}" for n, why in seed_report.skipped[:50]]
+        parts += [""]
+    return "\n".join(parts)
+
+
+def _timing(out: Path) -> dict[str, float]:
+    rows = list(iter_jsonl(out / "runlog.jsonl")) if (out / "runlog.jsonl").exists() else []
+    wall = sum(r.get("wall_s", 0.0) for r in rows)
+    comp = sum(r.get("completion_tokens", 0) for r in rows)
+    return {"wall_s": wall, "completion_tokens": comp, "tok_s": comp / wall if wall else 0.0}
+
+
+def finish(out: Path, recipe: Recipe, records: Sequence[Record], seed_report: ReadReport, wall_s: float) -> None:
+    rows = training_rows(records, recipe)
+    files = write_dataset(out, rows, recipe)
+    f = funnel(records)
+    plot_funnel(out / "funnel.png", f)
+    timing = _timing(out)
+    atomic_write_text(out / "report.md", report_md(out, recipe, records, f, seed_report, len(rows), timing))
+    summary = {"seeds": sum(r.status == SEED for r in records),
+               "evolved": sum(r.status != SEED for r in records),
+               "kept": sum(r.status == KEPT for r in records),
+               "eliminated": sum(r.status == ELIMINATED for r in records),
+               "duplicate": sum(r.status == DUPLICATE for r in records),
+               "reasons": dict(f["reasons"]), "train_rows": len(rows), "seed_lines_skipped": len(seed_report.skipped),
+               "wall_s_this_session": round(wall_s, 1), **{k: round(v, 2) for k, v in timing.items()}}
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    table = Table(title=f"evolve: {out}")
+    table.add_column("round")
+    for col in ("evolved", "kept", "eliminated", "duplicate", "kept %"):
+        table.add_column(col, justify="right")
+    for rnd, c in f["per_round"].items():
+        table.add_row(str(rnd), str(sum(c.values())), str(c[KEPT]), str(c[ELIMINATED]), str(c[DUPLICATE]), _rate(c))
+    Console().print(table)
+    reasons = ", ".join(f"{k} {v}" for k, v in f["reasons"].most_common()) or "none"
+    Console().print(f"eliminated by rule: {reasons}")
+    if seed_report.skipped:
+        Console().print(f"[yellow]{len(seed_report.skipped)} seed line(s) skipped; see report.md[/]")
+    Console().print(f"training set: {len(rows)} rows -> {files['messages']} ; report: {out / 'report.md'} ; "
+                    f"{timing['tok_s']:.1f} tok/s over {timing['wall_s']:.0f} s of generation")

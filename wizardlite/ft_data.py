@@ -1,0 +1,255 @@
+"""Training data for the fine-tuning stage: read a chat file in any of three layouts, render
+each conversation with the base model's chat template, mark the tokens the loss is taken on,
+hold out an eval split, and cut the rest into batches.
+
+Run as: (library module, used by `wizardlite finetune`)
+
+Layouts, detected line by line:
+  messages  {"messages": [{"role": "user", "content": ...}, {"role": "assistant", ...}]}
+  alpaca    {"instruction": ..., "input": ..., "output": ...}
+  sharegpt  {"conversations": [{"from": "human", "value": ...}, {"from": "gpt", ...}]}
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizardlite.errors import ConfigError, DataError
+from wizardlite.records import ReadReport, content_hash, iter_jsonl
+
+IGNORE = -100  # label of a token the loss skips (PyTorch's cross_entropy default)
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "model": "assistant", "chatgpt": "assistant", "bard": "assistant", "system": "system"}
+
+
+@dataclass(frozen=True)
+class Example:
+    key: str  # content hash of the conversation: the eval split and batch order depend on it only
+    input_ids: tuple[int, ...]
+    labels: tuple[int, ...]  # IGNORE where no loss is taken
+
+    @property
+    def n_trained(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE)
+
+
+@dataclass
+class TrainData:
+    train: list[Example]
+    eval: list[Example]
+    report: ReadReport
+    formats: Counter[str] = field(default_factory=Counter)
+    truncated: int = 0  # conversations cut at max_length
+    dropped: int = 0  # conversations with no trained token left after the cut
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(e.input_ids) for e in self.train)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def to_messages(obj: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
+    """(layout, messages) of one JSON object; ValueError says why it is not a conversation."""
+    if isinstance(obj.get("messages"), list):
+        layout, raw = "messages", [(m.get("role"), m.get("content")) for m in obj["messages"] if isinstance(m, dict)]
+    elif isinstance(obj.get("conversations"), list):
+        layout = "sharegpt"
+        raw = [(SHAREGPT_ROLES.get(str(m.get("from", "")).lower(), m.get("from")), m.get("value"))
+               for m in obj["conversations"] if isinstance(m, dict)]
+    elif "instruction" in obj and "output" in obj:
+        layout = "alpaca"
+        prompt = str(obj["instruction"]).strip()
+        if str(obj.get("input") or "").strip():
+            prompt += "\n\n" + str(obj["input"]).strip()
+        raw = ([("system", obj["system"])] if obj.get("system") else []) + [("user", prompt), ("assistant", obj["output"])]
+    else:
+        raise ValueError("unknown layout (expected messages, conversations, or instruction/output)")
+    messages = []
+    for role, content in raw:
+        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+            raise ValueError(f"bad turn: role {role!r} with {type(content).__name__} content")
+        messages.append({"role": role, "content": content})
+    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
+        raise ValueError("no non-empty assistant turn to learn from")
+    return layout, messages
+
+
+def read_conversations(path: str | Path) -> tuple[list[list[dict[str, str]]], ReadReport, Counter[str]]:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no training data at {p}: run `wizardlite evolve` first, or pass --data FILE.jsonl")
+    report = ReadReport(str(p))
+    formats: Counter[str] = Counter()
+    out = []
+    for n, obj in enumerate(iter_jsonl(p, report), start=1):
+        try:
+            layout, messages = to_messages(obj)
+        except ValueError as e:
+            report.skip(n, str(e))
+            continue
+        formats[layout] += 1
+        out.append(messages)
+    if not out:
+        why = "; ".join(f"line {n}: {r}" for n, r in report.skipped[:3]) or "the file is empty"
+        raise DataError(f"{p}: no usable conversation ({why}). Expected JSONL in messages, Alpaca "
+                        "(instruction/input/output) or ShareGPT (conversations from/value) layout")
+    return out, report, formats
+
+
+# ---------------------------------------------------------------------------- tokenizing
+
+
+def render(tokenizer: Any, messages: Sequence[dict[str, str]], generation_prompt: bool = False) -> str:
+    return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def assistant_spans(tokenizer: Any, messages: Sequence[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its assistant turns, end marker
+    included (so the model learns to stop). Templates render a conversation's prefix as a
+    prefix of the whole, which is what lets us find the spans by rendering growing prefixes."""
+    full = render(tokenizer, messages)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start = len(render(tokenizer, messages[:i], generation_prompt=True)) if i else 0
+        end = len(render(tokenizer, messages[: i + 1]))
+        if full[:end] != render(tokenizer, messages[: i + 1]):
+            raise DataError("the chat template does not render a conversation's start as a prefix of the whole: "
+                            "set finetune.loss_on = \"all\" or use another finetune.chat_template")
+        spans.append((start, end))
+    return full, spans
+
+
+def encode(tokenizer: Any, messages: Sequence[dict[str, str]], max_length: int, loss_on: str) -> tuple[Example | None, bool]:
+    """(example, was_truncated). The example is None when no trained token survives the cut."""
+    text, spans = assistant_spans(tokenizer, messages)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    if loss_on == "all":
+        labels = list(ids)
+    else:
+        labels = [tok if any(a <= s < b for a, b in spans) else IGNORE for tok, (s, _) in zip(ids, offsets, strict=True)]
+    truncated = len(ids) > max_length
+    ids, labels = ids[:max_length], labels[:max_length]
+    # The first token is never predicted, so a label there trains nothing.
+    if not any(x != IGNORE for x in labels[1:]):
+        return None, truncated
+    return Example(content_hash(messages), tuple(ids), tuple(labels)), truncated
+
+
+def template_overhead(tokenizer: Any) -> int:
+    """Tokens the chat template spends on an empty one-turn exchange."""
+    text = render(tokenizer, [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}])
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def prepare(path: str | Path, tokenizer: Any, max_length: int, loss_on: str, eval_fraction: float, seed: int) -> TrainData:
+    conversations, report, formats = read_conversations(path)
+    overhead = template_overhead(tokenizer)
+    if overhead >= max_length:
+        raise ConfigError(f"finetune.max_length = {max_length} is shorter than the chat template itself "
+                          f"({overhead} tokens for an empty exchange): raise finetune.max_length")
+    examples: dict[str, Example] = {}  # exact duplicates collapse to one
+    truncated = dropped = 0
+    for messages in conversations:
+        ex, cut = encode(tokenizer, messages, max_length, loss_on)
+        truncated += cut
+        if ex is None:
+            dropped += 1
+        else:
+            examples[ex.key] = ex
+    if not examples:
+        raise DataError(f"{path}: every conversation lost its answer to the cut at max_length = {max_length}: "
+                        "raise finetune.max_length")
+    train, held = split(list(examples.values()), eval_fraction, seed)
+    return TrainData(train, held, report, formats, truncated, dropped)
+
+
+def split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Seeded split by content hash: an example stays on its side when others are added."""
+    order = sorted(examples, key=lambda e: content_hash(seed, "eval", e.key))
+    n_eval = round(fraction * len(order)) if fraction > 0 else 0
+    if fraction > 0 and len(order) >= 4:
+        n_eval = max(1, n_eval)
+    n_eval = min(n_eval, len(order) - 1)
+    return sorted(order[n_eval:], key=lambda e: e.key), sorted(order[:n_eval], key=lambda e: e.key)
+
+
+# ---------------------------------------------------------------------------- batching
+
+
+def epoch_batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int) -> list[list[Example]]:
+    """Shuffle, then sort by length within windows of 8 batches and shuffle the batches: rows of
+    a batch have similar lengths, so little compute goes to padding, and the order stays random."""
+    rng = random.Random(int(content_hash(seed, "epoch", epoch), 16))
+    items = list(examples)
+    rng.shuffle(items)
+    window = batch_size * 8
+    batches = []
+    for w in range(0, len(items), window):
+        chunk = sorted(items[w:w + window], key=lambda e: len(e.input_ids))
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def packed_rows(examples: Sequence[Example], max_length: int, seed: int, epoch: int) -> list[Example]:
+    """Concatenate shuffled examples and cut rows of exactly max_length tokens. Attention is
+    not masked between the examples sharing a row (the classic packing trade-off)."""
+    rng = random.Random(int(content_hash(seed, "pack", epoch), 16))
+    items = list(examples)
+    rng.shuffle(items)
+    ids: list[int] = []
+    labels: list[int] = []
+    for e in items:
+        ids += e.input_ids
+        labels += e.labels
+    rows = []
+    for i in range(0, len(ids), max_length):
+        row_ids, row_labels = ids[i:i + max_length], labels[i:i + max_length]
+        if any(x != IGNORE for x in row_labels[1:]):
+            rows.append(Example(f"pack-{epoch}-{i}", tuple(row_ids), tuple(row_labels)))
+    return rows
+
+
+def schedule(data: Sequence[Example], batch_size: int, epochs: float, max_steps: int, grad_accum: int,
+             packing: bool, max_length: int, seed: int) -> list[list[list[Example]]]:
+    """Every optimizer step of the run, fixed in advance: a list of steps, each a list of
+    `grad_accum` micro-batches. Resuming at step k is then just starting at index k."""
+    micro: list[list[Example]] = []
+    epoch = 0
+    need = max_steps * grad_accum if max_steps > 0 else None
+    full_epochs = int(epochs) + (1 if epochs % 1 else 0)
+    while (need is not None and len(micro) < need) or (need is None and epoch < full_epochs):
+        rows = packed_rows(data, max_length, seed, epoch) if packing else list(data)
+        batches = epoch_batches(rows, batch_size, seed, epoch)
+        if need is None and epoch == full_epochs - 1 and epochs % 1:
+            batches = batches[: max(1, round(len(batches) * (epochs % 1)))]
+        micro += batches
+        epoch += 1
+    if need is not None:
+        micro = micro[:need]
+    return [micro[i:i + grad_accum] for i in range(0, len(micro) - grad_accum + 1, grad_accum)] or [micro]
+
+
+def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[r, :n] = torch.tensor(e.input_ids)
+        labels[r, :n] = torch.tensor(e.labels)
+        mask[r, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
