@@ -78,13 +78,15 @@ def evolve(
     endpoint: Annotated[list[str] | None, typer.Option(help="OpenAI-compatible base URL (repeatable)")] = None,
     out: Annotated[str | None, typer.Option(help="run folder")] = None,
     limit: Annotated[int | None, typer.Option(help="use only the first N seeds")] = None,
+    fmt: Annotated[list[str] | None, typer.Option("--format", help="also export alpaca / sharegpt (repeatable)")] = None,
     sets: SetOpt = None,
 ) -> None:
     """Evolve seed instructions into a harder, more diverse training set."""
     from wizardlite import evolve as stage
 
     extra: dict[str, Any] = {"seeds.path": seeds, "evolve.rounds": rounds, "evolver.model": model,
-                             "run.out": out, "seeds.limit": limit}
+                             "run.out": out, "seeds.limit": limit,
+                             "output.formats": ["messages", *fmt] if fmt else None}
     if endpoint:
         extra |= {"evolver.backend": "http", "evolver.endpoints": list(endpoint)}
     stage.run(load(recipe, sets, extra))

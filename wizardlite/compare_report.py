@@ -132,8 +132,8 @@ def plot(path: Path, groups: Sequence[dict[str, Any]]) -> None:
         ax.barh(y, a, color="tab:green", label="A wins")
         ax.barh(y, t, left=a, color="lightgrey", label="tie")
         ax.barh(y, b, left=[x + z for x, z in zip(a, t, strict=True)], color="tab:blue", label="B wins")
-        ax.errorbar(a, y, xerr=[[x - g["a_ci"][0] for x, g in zip(a, gs, strict=True)],
-                                [g["a_ci"][1] - x for x, g in zip(a, gs, strict=True)]],
+        ax.errorbar(a, y, xerr=[[max(0.0, x - g["a_ci"][0]) for x, g in zip(a, gs, strict=True)],
+                                [max(0.0, g["a_ci"][1] - x) for x, g in zip(a, gs, strict=True)]],
                     fmt="none", ecolor="black", capsize=3)
         ax.set_yticks(list(y), [f"{g['group']} (n={g['n']})" for g in gs])
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)

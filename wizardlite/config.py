@@ -177,7 +177,8 @@ class FinetuneConfig:
     log_every: int = 1
     seed: int = 3407
     export: tuple[str, ...] = ("adapter", "merged", "gguf")
-    gguf_types: tuple[str, ...] = ("q8_0",)  # f16 | q8_0
+    gguf_types: tuple[str, ...] = ("q8_0",)  # f16 | q8_0; the first is written as model.gguf
+    merged_dtype: str = "bf16"  # bf16 | f16 | f32: weights saved in merged/ (the cpu engine writes the GGUF from fp32)
 
     def check(self) -> list[str]:
         errs = []
@@ -190,6 +191,8 @@ class FinetuneConfig:
         for t in self.gguf_types:
             if t not in ("f16", "q8_0"):
                 errs.append(f"finetune.gguf_types: '{t}' is not one of f16, q8_0")
+        if self.merged_dtype not in ("bf16", "f16", "f32"):
+            errs.append(f"finetune.merged_dtype: '{self.merged_dtype}' is not one of bf16, f16, f32")
         for e in self.export:
             if e not in ("adapter", "merged", "gguf"):
                 errs.append(f"finetune.export: '{e}' is not one of adapter, merged, gguf")

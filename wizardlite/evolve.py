@@ -51,7 +51,7 @@ RECORDS = "records.jsonl"
 RUNLOG = "runlog.jsonl"
 RESOLVED = "recipe.resolved.json"
 # Recipe sections that may change between a run and its resume (they do not alter records).
-RESUMABLE_CHANGES = ("run", "output", "finetune", "judge", "judge_model")
+RESUMABLE_CHANGES = ("output", "finetune", "judge", "judge_model")
 MODEL_IDENTITY = ("backend", "model", "endpoints", "api_key", "n_ctx", "n_gpu_layers", "n_threads", "parallel",
                   "prefix_cache", "timeout_s", "retries", "fake_delay_s")
 
@@ -207,6 +207,7 @@ def _check_resume(out: Path, resolved: dict[str, Any]) -> None:
     old = json.loads(path.read_text())
     def strip(d: dict[str, Any]) -> dict[str, Any]:
         rec = {k: v for k, v in d["recipe"].items() if k not in RESUMABLE_CHANGES}
+        rec["run"] = {k: v for k, v in rec.get("run", {}).items() if k != "out"}
         rec["evolve"] = {k: v for k, v in rec.get("evolve", {}).items() if k not in ("rounds", "chunk_size")}
         return {"recipe": rec, "seeds_sha256": d.get("seeds_sha256")}
     if strip(old) != strip(resolved):
@@ -229,6 +230,7 @@ def run(recipe: Recipe) -> Path:
                 "seeds_sha256": file_sha256(recipe.seeds.path) if Path(recipe.seeds.path).is_file() else None}
     _check_resume(out, resolved)
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / RESOLVED, json.dumps(resolved, indent=2, ensure_ascii=False))
 
     journal = Journal(out / RECORDS)
     rows = journal.read()

@@ -105,6 +105,7 @@ def write_dataset(out: Path, rows: Sequence[Record], recipe: Recipe) -> dict[str
     # The datasets folder is written beside its final place, then swapped in.
     import datasets
 
+    datasets.disable_progress_bars()
     tmp, final = data / ".hf.tmp", data / "hf"
     shutil.rmtree(tmp, ignore_errors=True)
     msgs = [as_messages(r, sysmsg) for r in rows]
@@ -160,7 +161,8 @@ def plot_funnel(path: Path, f: dict[str, Any]) -> None:
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
         ax.set_title(f"evolutions {title}")
         ax.set_ylabel("records")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, max(bottom, default=1) * 1.3 or 1)  # headroom for the legend
+        ax.legend(fontsize=8, ncol=3, loc="upper center")
     axes[1].tick_params(axis="x", labelrotation=30)
     reasons = f["reasons"].most_common()
     axes[2].barh([r for r, _ in reasons][::-1], [n for _, n in reasons][::-1], color=colors[ELIMINATED])

@@ -25,9 +25,27 @@ from typing import Any
 from wizardlite.backends import ERROR, GenRequest, GenResult, Sampling, user
 from wizardlite.config import Recipe
 from wizardlite.errors import DataError
-from wizardlite.judge import SCORE_GRAMMAR, Factory, identity, judge_config, parse_score, progress_bar, table_md
-from wizardlite.records import ELIMINATED, KEPT, SEED, Journal, ReadReport, Record, atomic_write_text, derived_seed, \
-    read_records, write_jsonl
+from wizardlite.judge import (
+    SCORE_GRAMMAR,
+    Factory,
+    identity,
+    judge_config,
+    parse_score,
+    progress_bar,
+    table_md,
+)
+from wizardlite.records import (
+    ELIMINATED,
+    KEPT,
+    SEED,
+    Journal,
+    ReadReport,
+    Record,
+    atomic_write_text,
+    derived_seed,
+    read_records,
+    write_jsonl,
+)
 
 RECORDS = "records.jsonl"
 JOURNAL = "scores.jsonl"
@@ -134,7 +152,7 @@ def difficulty_section(stats: list[dict[str, Any]], ident: dict[str, Any], faile
 
     which = "seeds, kept and eliminated" if include_eliminated else "seeds and kept"
     lines = [SECTION, "",
-             f"The judge {describe(ident)} rated the difficulty and complexity of each instruction ({which}) "
+             f"Judge: {describe(ident)}. It rated the difficulty and complexity of each instruction ({which}) "
              "from 1 to 10, replying with the number only (GBNF grammar `" + SCORE_GRAMMAR + "`). Round 0 is the "
              "seeds. Unparseable: replies with no rating in them, left out of the mean and median.", "",
              f"![difficulty per round]({PLOT})", "",
@@ -181,7 +199,7 @@ def plot_difficulty(path: Path, records: Sequence[Record]) -> None:
         data = [by_round[k] for k in rounds]
         ax.boxplot(data, positions=range(len(rounds)), widths=0.5)
         ax.plot(range(len(rounds)), [statistics.fmean(d) for d in data], "D", color="tab:red", label="mean")
-        ax.set_xticks(range(len(rounds)), [f"{'seeds' if k == 0 else f'round {k}'}\nn={len(by_round[k])}" for k in rounds])
+        ax.set_xticks(range(len(rounds)), [f"{'seeds' if k == 0 else f'round {k}'}\n{len(by_round[k])} rated" for k in rounds])
         ax.legend(loc="lower right")
     else:
         ax.text(0.5, 0.5, "no parsed ratings", ha="center", va="center", transform=ax.transAxes)

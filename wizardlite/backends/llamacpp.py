@@ -1,0 +1,207 @@
+"""The in-process llama.cpp backend (llama-cpp-python's low-level API).
+
+One GGUF, one context, `parallel` sequences decoded together (continuous batching, see
+llamacpp_batch.py). `parallel = 1` runs one sequence at a time, as most local tools do. The
+GGUF's own chat template (tokenizer.chat_template) turns messages into the prompt.
+
+    gen = LlamaCppGenerator(BackendConfig(model="smollm2", parallel=8))
+    results = gen.generate([GenRequest(user("Name three rivers."))])
+    gen.stats   # prompt tokens seen vs. evaluated (shared-prefix reuse), completion tokens, seconds
+
+Run as: wizardlite evolve recipes/default.toml   (backend = "llamacpp" is the default)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from wizardlite import models
+from wizardlite.backends import ERROR, Callback, GenRequest, GenResult, ModelInfo
+from wizardlite.backends.llamacpp_batch import BatchEngine, Job
+from wizardlite.config import BackendConfig
+from wizardlite.errors import ModelError
+
+# End-of-turn markers of common chat templates. A template that writes one of them ends its
+# turns with it, so it stops generation even where the GGUF does not flag it end-of-generation.
+TURN_END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
+PREFIX_SEQS = 8  # shared prefixes held at once: one per evolution operation in a recipe
+
+_log_lines: list[str] = []  # llama.cpp's last error lines, quoted when a load fails
+_log_callback: Any = None  # kept referenced: llama.cpp calls it from C
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:  # psutil is a dependency, but a bare llama-cpp install may lack it
+        return os.cpu_count() or 1
+
+
+def _quiet_llama_logs(lc: Any, verbose: bool) -> None:
+    """Route llama.cpp's log to nowhere (verbose=False) but keep the last error lines."""
+    global _log_callback
+
+    @lc.llama_log_callback
+    def callback(level: int, text: bytes, _user: Any) -> None:
+        line = text.decode("utf-8", errors="replace")
+        if level == 3:  # GGML_LOG_LEVEL_ERROR
+            _log_lines.append(line.strip())
+            del _log_lines[:-5]
+        if verbose:
+            print(line, end="", flush=True, file=sys.stderr)
+
+    _log_callback = callback
+    lc.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+class LlamaCppGenerator:
+    def __init__(self, cfg: BackendConfig, verbose: bool = False):
+        self.path = Path(models.resolve(cfg.model))  # a missing or non-GGUF file fails here, before the import
+        import llama_cpp as lc
+
+        self.lc = lc
+        self.cfg = cfg
+        self.info = ModelInfo(name=self.path.name, sha256=models.model_sha256(self.path), backend="llamacpp")
+        self.n_slots = max(1, cfg.parallel)
+        self.n_ctx = cfg.n_ctx
+        self.n_threads = cfg.n_threads or physical_cores()
+        self.model = self.ctx = self.engine = None
+
+        _quiet_llama_logs(lc, verbose)
+        lc.llama_backend_init()
+        mparams = lc.llama_model_default_params()
+        mparams.n_gpu_layers = 0x7FFFFFFF if cfg.n_gpu_layers < 0 else cfg.n_gpu_layers  # -1 = every layer
+        _log_lines.clear()
+        self.model = lc.llama_model_load_from_file(str(self.path).encode(), mparams)
+        if not self.model:
+            said = f" (llama.cpp: {_log_lines[-1]})" if _log_lines else ""
+            raise ModelError(f"llama.cpp could not load {self.path}{said}: the file is corrupt or truncated, or its "
+                             f"architecture is newer than llama-cpp-python {lc.__version__}; re-download or reconvert it")
+        self.vocab = lc.llama_model_get_vocab(self.model)
+
+        # One unified KV cache: n_ctx cells per slot, plus n_ctx for shared prefixes. Unified,
+        # a prefix copied into a slot shares its cells instead of duplicating them.
+        prefix_seqs = PREFIX_SEQS if cfg.prefix_cache else 0
+        n_batch = max(512, self.n_slots)
+        cparams = lc.llama_context_default_params()
+        cparams.n_ctx = self.n_ctx * (self.n_slots + (1 if prefix_seqs else 0))
+        cparams.n_batch = cparams.n_ubatch = n_batch
+        cparams.n_seq_max = self.n_slots + prefix_seqs
+        cparams.n_threads = cparams.n_threads_batch = self.n_threads
+        cparams.kv_unified = True
+        cparams.no_perf = True
+        self.ctx = lc.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            self.close()
+            said = f" (llama.cpp: {_log_lines[-1]})" if _log_lines else ""
+            raise ModelError(f"llama.cpp could not create a context of {self.n_ctx} x {self.n_slots} tokens for "
+                             f"{self.path.name}{said}: lower n_ctx or parallel")
+        self._formatter = self._chat_formatter()
+        self.engine = BatchEngine(lc, self.ctx, self.vocab, n_slots=self.n_slots, n_ctx=self.n_ctx, n_batch=n_batch,
+                                  stop_ids=self._stop_ids(), prefix_seqs=prefix_seqs,
+                                  prefix_budget=self.n_ctx if prefix_seqs else 0)
+        self.stats = self.engine.stats
+
+    # ------------------------------------------------------------------ prompts
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return (self.lc.llama_vocab_get_text(self.vocab, token) or b"").decode("utf-8", errors="replace")
+
+    def _chat_formatter(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        raw = self.lc.llama_model_chat_template(self.model, None)
+        self.template = raw.decode("utf-8", errors="replace") if raw else ""
+        if not self.template:
+            return None
+        return Jinja2ChatFormatter(self.template, eos_token=self._token_text(self.lc.llama_vocab_eos(self.vocab)),
+                                   bos_token=self._token_text(self.lc.llama_vocab_bos(self.vocab)))
+
+    def _stop_ids(self) -> set[int]:
+        ids = set()
+        for marker in TURN_END_MARKERS:
+            if marker in self.template:
+                toks = self.tokenize(marker)
+                if len(toks) == 1:
+                    ids.add(toks[0])
+        return ids
+
+    def render(self, messages: Sequence[dict[str, str]]) -> str:
+        """The prompt text the model sees for these messages."""
+        if self._formatter is None:  # a base model without a template: a plain transcript
+            turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+            return "\n\n".join(turns) + "\n\nAssistant:"
+        return self._formatter(messages=[dict(m) for m in messages]).prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of `text`, special tokens parsed (the template writes them as text)."""
+        lc = self.lc
+        data = text.encode("utf-8")
+        size = len(data) + 16
+        for _ in range(2):
+            buf = (lc.llama_token * size)()
+            n = lc.llama_tokenize(self.vocab, data, len(data), buf, size, False, True)
+            if n >= 0:
+                return list(buf[:n])
+            size = -n
+        raise ModelError(f"{self.path.name}: llama.cpp could not tokenize a prompt of {len(data)} bytes")
+
+    def prompt_tokens(self, req: GenRequest) -> list[int]:
+        toks = self.tokenize(self.render(req.messages))
+        bos = self.lc.llama_vocab_bos(self.vocab)
+        # Templates that write the BOS themselves (Llama 3, Mistral) must not get a second one.
+        if self.lc.llama_vocab_get_add_bos(self.vocab) and bos >= 0 and (not toks or toks[0] != bos):
+            toks.insert(0, bos)
+        return toks
+
+    # ------------------------------------------------------------------ Generator protocol
+
+    def generate(self, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
+        if self.engine is None:
+            raise ModelError("this LlamaCppGenerator is closed: build a new one")
+        results: list[GenResult | None] = [None] * len(requests)
+
+        def finish(i: int, res: GenResult) -> None:
+            results[i] = res
+            if on_result:
+                on_result(i, res)
+
+        jobs = []
+        for i, req in enumerate(requests):
+            try:
+                toks = self.prompt_tokens(req)
+            except Exception as e:  # a template that rejects these messages (e.g. roles out of order)
+                finish(i, GenResult("", ERROR, error=f"chat template failed: {e}"))
+                continue
+            jobs.append(Job(i, toks, req.sampling, req.seed, req.grammar))
+        self.engine.run(jobs, finish)
+        return [r if r is not None else GenResult("", ERROR, error="not run") for r in results]
+
+    def model_bytes(self) -> int:
+        return int(self.lc.llama_model_size(self.model)) if self.model else 0
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        if self.ctx:
+            self.lc.llama_free(self.ctx)
+            self.ctx = None
+        if self.model:
+            self.lc.llama_model_free(self.model)
+            self.model = None
+
+    def __enter__(self) -> LlamaCppGenerator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

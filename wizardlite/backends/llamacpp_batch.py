@@ -1,0 +1,328 @@
+"""Continuous batching over one llama.cpp context: the decode loop behind LlamaCppGenerator.
+
+Up to `n_slots` sequences live in one context, each under its own sequence id (its slot),
+with its own sampler and stop rules. Every step decodes the next token of every live
+sequence in a single `llama_decode` call, so the weights are read from memory once per step
+instead of once per sequence. A sequence that finishes frees its slot and the next waiting
+request takes it at once (continuous batching), so a long answer does not hold up the rest.
+
+Sequence ids after the slots hold shared prompt prefixes (the fixed text of an evolution
+prompt, the chat template's system turn). A prompt that starts with a held prefix gets the
+prefix's KV cells with `llama_memory_seq_cp`, which in a unified KV cache only tags the cells
+with one more sequence id, and only the rest of the prompt is evaluated.
+
+Run as: python benchmarks/bench_generate.py   (driven by wizardlite/backends/llamacpp.py)
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from wizardlite.backends import CONTEXT, ERROR, LENGTH, STOP, GenResult, Sampling
+
+MIN_PREFIX = 16  # shorter shared prefixes are not worth a sequence id of their own
+PENALTY_LAST_N = 64  # tokens the repeat penalty looks back over (llama.cpp's default)
+
+
+@dataclass
+class Job:
+    """One request once its chat prompt is tokenized."""
+
+    index: int
+    tokens: list[int]
+    sampling: Sampling
+    seed: int = 0
+    grammar: str | None = None
+
+
+@dataclass
+class _Live:
+    job: Job
+    slot: int
+    sampler: Any  # llama_sampler_p, freed when the sequence ends
+    n_past: int = 0  # tokens of this sequence already in the KV cache
+    out: list[int] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class PrefixCache:
+    """Token prefixes held in reserved sequence ids; the least recently used goes first when
+    ids or the token budget run out. Evicting is always safe: a slot that copied a prefix
+    holds its own reference to the cells."""
+
+    def __init__(self, first_seq: int, n_seqs: int, budget: int):
+        self.free = list(range(first_seq, first_seq + n_seqs))
+        self.held: dict[int, tuple[int, ...]] = {}
+        self.last_use: dict[int, int] = {}
+        self.budget = budget
+        self._tick = 0
+
+    def best(self, tokens: Sequence[int]) -> tuple[int, int]:
+        """(sequence id, shared length) of the held prefix sharing most tokens with `tokens`."""
+        best_seq, best_len = -1, 0
+        for seq, pre in self.held.items():
+            n = common_prefix(pre, tokens)
+            if n > best_len:
+                best_seq, best_len = seq, n
+        if best_seq >= 0:
+            self._tick += 1
+            self.last_use[best_seq] = self._tick
+        return best_seq, best_len
+
+    def make_room(self, n_tokens: int) -> list[int]:
+        """Evict until a sequence id is free and `n_tokens` more fit; return the evicted ids."""
+        gone = []
+        while self.held and (not self.free or sum(map(len, self.held.values())) + n_tokens > self.budget):
+            seq = min(self.held, key=lambda s: self.last_use.get(s, 0))
+            del self.held[seq]
+            self.free.append(seq)
+            gone.append(seq)
+        return gone
+
+    def add(self, tokens: Sequence[int]) -> int:
+        seq = self.free.pop(0)
+        self.held[seq] = tuple(tokens)
+        self._tick += 1
+        self.last_use[seq] = self._tick
+        return seq
+
+
+class BatchEngine:
+    """Owns the decode loop of one llama.cpp context. `lc` is the llama_cpp module."""
+
+    def __init__(self, lc: Any, ctx: Any, vocab: Any, *, n_slots: int, n_ctx: int, n_batch: int,
+                 stop_ids: set[int], prefix_seqs: int = 0, prefix_budget: int = 0):
+        self.lc, self.ctx, self.vocab = lc, ctx, vocab
+        self.mem = lc.llama_get_memory(ctx)
+        self.n_slots, self.n_ctx, self.n_batch = n_slots, n_ctx, n_batch
+        self.n_vocab = lc.llama_vocab_n_tokens(vocab)
+        self.stop_ids = stop_ids
+        self.cache = PrefixCache(n_slots, prefix_seqs, prefix_budget) if prefix_seqs else None
+        self.batch = lc.llama_batch_init(n_batch, 0, 1)
+        self.stats = {"prompt_tokens_total": 0, "prompt_tokens_evaluated": 0, "completion_tokens": 0,
+                      "prompt_seconds": 0.0, "decode_seconds": 0.0, "decode_steps": 0}
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, jobs: Sequence[Job], finish: Callable[[int, GenResult], None]) -> None:
+        """Generate for every job, calling `finish(index, result)` as each one ends."""
+        want = self._plan(jobs)
+        waiting = deque(jobs)
+        live: dict[int, _Live] = {}
+        try:
+            while waiting or live:
+                admitted = []
+                free = [s for s in range(self.n_slots) if s not in live]
+                while free and waiting:
+                    job = waiting.popleft()
+                    self.stats["prompt_tokens_total"] += len(job.tokens)
+                    if len(job.tokens) + 1 > self.n_ctx:
+                        finish(job.index, GenResult("", CONTEXT, len(job.tokens), 0, 0.0,
+                                                    f"prompt has {len(job.tokens)} tokens; n_ctx is {self.n_ctx}"))
+                        continue
+                    lv = self._start(job, free.pop(0), want.get(job.index, 0), finish)
+                    if lv is not None:
+                        live[lv.slot] = lv
+                        admitted.append(lv)
+                if admitted:
+                    t = time.perf_counter()
+                    for lv, token in self._eval_prompts(admitted):
+                        self._take(lv, token, live, finish)
+                    self.stats["prompt_seconds"] += time.perf_counter() - t
+                if live:
+                    t = time.perf_counter()
+                    self._step(live, finish)
+                    self.stats["decode_seconds"] += time.perf_counter() - t
+        finally:
+            for lv in live.values():  # only left over when `finish` or llama_decode raised
+                self._release(lv)
+
+    def _plan(self, jobs: Sequence[Job]) -> dict[int, int]:
+        """For each job, the length of the longest token prefix it shares with another job of
+        this call: neighbours in sorted order share the most."""
+        if self.cache is None:
+            return {}
+        order = sorted(jobs, key=lambda j: j.tokens)
+        want: dict[int, int] = {}
+        for a, b in pairwise(order):
+            n = common_prefix(a.tokens, b.tokens)
+            for j in (a, b):
+                want[j.index] = max(want.get(j.index, 0), min(n, len(j.tokens) - 1))
+        return want
+
+    def _start(self, job: Job, slot: int, want: int, finish: Callable[[int, GenResult], None]) -> _Live | None:
+        sampler = self._sampler(job)
+        if sampler is None:
+            finish(job.index, GenResult("", ERROR, len(job.tokens), 0, 0.0,
+                                        "the grammar does not parse as GBNF (llama.cpp rejected it)"))
+            return None
+        self.lc.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        lv = _Live(job, slot, sampler)
+        if self.cache is not None:
+            seq, n = self.cache.best(job.tokens)
+            if want >= MIN_PREFIX and want > n and want <= self.cache.budget:
+                seq, n = self._hold_prefix(job.tokens[:want], seq, n), want
+            n = min(n, len(job.tokens) - 1)  # the last prompt token must be evaluated for logits
+            if n > 0:
+                self.lc.llama_memory_seq_cp(self.mem, seq, slot, 0, n)
+                lv.n_past = n
+        return lv
+
+    def _hold_prefix(self, tokens: list[int], src: int, n_src: int) -> int:
+        """Evaluate `tokens` into a new prefix sequence, starting from the `n_src` tokens it
+        shares with held prefix `src`."""
+        assert self.cache is not None
+        for seq in self.cache.make_room(len(tokens)):
+            self.lc.llama_memory_seq_rm(self.mem, seq, -1, -1)
+        if src not in self.cache.held:  # it was just evicted
+            n_src = 0
+        seq = self.cache.add(tokens)
+        if n_src:
+            self.lc.llama_memory_seq_cp(self.mem, src, seq, 0, n_src)
+        t = time.perf_counter()
+        self._decode_tokens([(seq, tok, pos, False) for pos, tok in enumerate(tokens) if pos >= n_src])
+        self.stats["prompt_seconds"] += time.perf_counter() - t
+        return seq
+
+    def _eval_prompts(self, admitted: list[_Live]) -> list[tuple[_Live, int]]:
+        """Evaluate the unshared part of each admitted prompt, all in one batch, and sample the
+        first token of each from the logits of its last prompt token."""
+        items = []
+        owner = {}
+        for lv in admitted:
+            toks = lv.job.tokens
+            for pos in range(lv.n_past, len(toks)):
+                last = pos == len(toks) - 1
+                if last:
+                    owner[len(items)] = lv
+                items.append((lv.slot, toks[pos], pos, last))
+            lv.n_past = len(toks)
+        firsts: list[tuple[_Live, int]] = []
+        self._decode_tokens(items, lambda k, i: firsts.append((owner[k], self._sample(owner[k], i))))
+        return firsts
+
+    def _step(self, live: dict[int, _Live], finish: Callable[[int, GenResult], None]) -> None:
+        """Decode one token for every live sequence."""
+        seqs = list(live.values())
+        b = self.batch
+        for i, lv in enumerate(seqs):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = lv.out[-1], lv.n_past, 1, 1
+            b.seq_id[i][0] = lv.slot
+        b.n_tokens = len(seqs)
+        self._decode()
+        self.stats["decode_steps"] += 1
+        for i, lv in enumerate(seqs):
+            lv.n_past += 1
+            self._take(lv, self._sample(lv, i), live, finish)
+
+    def _take(self, lv: _Live, token: int, live: dict[int, _Live], finish: Callable[[int, GenResult], None]) -> None:
+        """Append a sampled token, or end the sequence: end-of-generation token -> STOP,
+        max_tokens or a full context -> LENGTH."""
+        reason = None
+        if token in self.stop_ids or self.lc.llama_vocab_is_eog(self.vocab, token):
+            reason = STOP
+        else:
+            lv.out.append(token)
+            self.stats["completion_tokens"] += 1
+            if len(lv.out) >= lv.job.sampling.max_tokens or lv.n_past + 1 > self.n_ctx:
+                reason = LENGTH
+        if reason is None:
+            return
+        del live[lv.slot]
+        self._release(lv)
+        finish(lv.job.index, GenResult(self.detokenize(lv.out), reason, len(lv.job.tokens), len(lv.out),
+                                       time.perf_counter() - lv.t0))
+
+    def _release(self, lv: _Live) -> None:
+        self.lc.llama_sampler_free(lv.sampler)
+        self.lc.llama_memory_seq_rm(self.mem, lv.slot, -1, -1)
+
+    # ------------------------------------------------------------------ llama.cpp calls
+
+    def _decode_tokens(self, items: list[tuple[int, int, int, bool]],
+                       on_logits: Callable[[int, int], None] | None = None) -> None:
+        """Decode (seq, token, pos, want_logits) items in chunks of n_batch; call
+        `on_logits(item index, batch index)` for each item that asked for logits, right after
+        its chunk (the next chunk overwrites the logits)."""
+        b = self.batch
+        for start in range(0, len(items), self.n_batch):
+            chunk = items[start:start + self.n_batch]
+            for i, (seq, tok, pos, want) in enumerate(chunk):
+                b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, int(want)
+                b.seq_id[i][0] = seq
+            b.n_tokens = len(chunk)
+            self._decode()
+            self.stats["prompt_tokens_evaluated"] += len(chunk)
+            if on_logits:
+                for i, item in enumerate(chunk):
+                    if item[3]:
+                        on_logits(start + i, i)
+
+    def _decode(self) -> None:
+        from wizardlite.errors import BackendError
+
+        rc = self.lc.llama_decode(self.ctx, self.batch)
+        if rc != 0:
+            # 1 = no room in the KV cache: the sizes in LlamaCppGenerator should make that impossible
+            raise BackendError(f"llama_decode failed (code {rc}) with {self.batch.n_tokens} tokens in the batch: "
+                               "lower parallel or n_ctx, or turn prefix_cache off")
+
+    def _sampler(self, job: Job) -> Any:
+        """A sampler chain of its own for each sequence, seeded from the request, so that its
+        draws do not depend on what else shares the batch. Greedy when temperature is 0."""
+        lc, s = self.lc, job.sampling
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if job.grammar:
+            g = lc.llama_sampler_init_grammar(self.vocab, job.grammar.encode(), b"root")
+            if not g:
+                lc.llama_sampler_free(chain)
+                return None
+            lc.llama_sampler_chain_add(chain, g)  # first: every later stage sees only legal tokens
+        if s.repeat_penalty != 1.0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_penalties(
+                self.n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0.0, 0.0))
+        if s.temperature <= 0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
+        else:
+            if s.top_k > 0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_k(s.top_k))
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(s.top_p, 1))
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(s.temperature))
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(job.seed & 0xFFFFFFFF))
+        return chain
+
+    def _sample(self, lv: _Live, batch_index: int) -> int:
+        return int(self.lc.llama_sampler_sample(lv.sampler, self.ctx, batch_index))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        import ctypes
+
+        if not tokens:
+            return ""
+        arr = (self.lc.llama_token * len(tokens))(*tokens)
+        size = 8 * len(tokens) + 16
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(size)
+            n = self.lc.llama_detokenize(self.vocab, arr, len(tokens), buf, size, False, False)
+            if n >= 0:
+                return buf.raw[:n].decode("utf-8", errors="replace")
+            size = -n
+        return ""
+
+    def close(self) -> None:
+        if self.batch is not None:
+            self.lc.llama_batch_free(self.batch)
+            self.batch = None
