@@ -71,9 +71,9 @@ def test_chunk_records_lineage_rules_and_asks_only_what_is_needed():
     out = evolve_chunk(seeds, 1, recipe, models(gen), no_dedup())
 
     assert [r.parent_id for r in out] == [s.id for s in seeds]
-    assert all(r.root_id == s.id and r.round == 1 for r, s in zip(out, seeds))
+    assert all(r.root_id == s.id and r.round == 1 for r, s in zip(out, seeds, strict=True))
     assert all(r.operation in OPERATIONS and r.operation in recipe.evolve.operations for r in out)
-    assert [r.id for r in out] == [record_id(s.id, 1, r.operation, r.instruction) for r, s in zip(out, seeds)]
+    assert [r.id for r in out] == [record_id(s.id, 1, r.operation, r.instruction) for r, s in zip(out, seeds, strict=True)]
     assert [(r.status, r.reason) for r in out] == [
         (KEPT, ""), (ELIMINATED, "copied_prompt"), (ELIMINATED, "sorry_short"), (ELIMINATED, "no_gain")]
     assert out[0].response.startswith("The Danube")

@@ -424,7 +424,6 @@ def test_cli_judge_scores_then_compares_on_the_fake_backend(tmp_path):
 
 @pytest.mark.slow
 def test_smollm2_as_contestants_and_judge(tmp_path):
-    pytest.importorskip("llama_cpp")
     from wizardlite.models import resolve
 
     gguf = str(resolve("smollm2"))
@@ -432,8 +431,14 @@ def test_smollm2_as_contestants_and_judge(tmp_path):
     testset = tmp_path / "t.jsonl"
     testset.write_text("".join(json.dumps(x) + "\n" for x in [*lines, {"instruction": "What is the capital of France?"}]))
     r = recipe_from_dict({"run": {"out": str(tmp_path / "run")},
-                          "evolver": {"backend": "llamacpp", "model": gguf, "n_ctx": 1024, "parallel": 2},
-                          "judge": {"answer_max_tokens": 24, "judge_max_tokens": 4}})
+                          "evolver": {"backend": "llamacpp", "model": gguf, "n_ctx": 1024, "parallel": 4},
+                          "judge": {"answer_max_tokens": 12, "judge_max_tokens": 4}})
+    # Difficulty: the grammar holds the reply to a number, so every rating parses.
+    make_run(tmp_path / "run")
+    score(r, tmp_path / "run")
+    rated = [x for x in read_records(tmp_path / "run" / "records.jsonl") if x.status in (SEED, KEPT)]
+    assert len(rated) == 4 and all(1 <= x.scores["difficulty"] <= 10 for x in rated)
+
     out = tmp_path / "cmp"
     compare(r, testset, gguf, "smollm2", None, out)
     rows = judgements(out)

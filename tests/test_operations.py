@@ -1,7 +1,14 @@
 import pytest
 
 from wizardlite.config import OPERATIONS_GENERAL
-from wizardlite.operations import CHILD_MARKER, OPERATIONS, PARENT_MARKER, build_prompt, clean_evolved, prompt_prefix
+from wizardlite.operations import (
+    CHILD_MARKER,
+    OPERATIONS,
+    PARENT_MARKER,
+    build_prompt,
+    clean_evolved,
+    prompt_prefix,
+)
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))

@@ -92,6 +92,44 @@ def evolve(
     stage.run(load(recipe, sets, extra))
 
 
+# ---------------------------------------------------------------------------- finetune, chat
+
+
+@app.command()
+@friendly
+def finetune(
+    recipe: RecipeOpt = Path("recipes/default.toml"),
+    data: Annotated[str | None, typer.Option(help="training JSONL (messages, Alpaca or ShareGPT); default <run.out>/data/train.jsonl")] = None,
+    base: Annotated[str | None, typer.Option(help="base model: a name from `wizardlite models`, an HF folder, or a .gguf")] = None,
+    out: Annotated[str | None, typer.Option(help="output folder; default <run.out>/ft")] = None,
+    engine: Annotated[str | None, typer.Option(help="auto | cpu | unsloth")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="stop after N optimizer steps (overrides epochs)")] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Fine-tune the base model with LoRA on the training set; write adapter, merged model and GGUF."""
+    from wizardlite import finetune as stage
+
+    extra: dict[str, Any] = {"finetune.data": data, "finetune.base": base, "finetune.out": out,
+                             "finetune.engine": engine, "finetune.max_steps": max_steps}
+    stage.run(load(recipe, sets, extra))
+
+
+@app.command()
+@friendly
+def chat(
+    model: Annotated[str, typer.Argument(help="a GGUF file, e.g. runs/default/ft/model.gguf, or a model name")],
+    prompt: Annotated[str | None, typer.Option(help="send one message, print the reply, exit")] = None,
+    system: Annotated[str | None, typer.Option(help="system message")] = None,
+    max_tokens: Annotated[int, typer.Option(help="longest reply, in tokens")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.7,
+    seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
+) -> None:
+    """Chat with a GGUF model through llama.cpp (a REPL, or one shot with --prompt)."""
+    from wizardlite import chat as stage
+
+    stage.run(model, prompt=prompt, system=system, max_tokens=max_tokens, temperature=temperature, seed=seed)
+
+
 # ---------------------------------------------------------------------------- score, compare, judge
 
 JudgeOpt = Annotated[str | None, typer.Option("--judge", help="judge GGUF path, model name or endpoint URL "

@@ -48,9 +48,13 @@ def check_causal_lm(folder: Path) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     config = json.loads(cfg.read_text(encoding="utf-8"))
-    model_type = config.get("model_type", "")
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ModelError(f"{folder} is a '{model_type or 'unknown'}' model, not a causal language model: "
+    model_type, archs = config.get("model_type", ""), config.get("architectures") or []
+    # The saved architecture says what the weights are for; BERT, say, has a causal-LM class
+    # too, but a BertForMaskedLM checkpoint is no decoder.
+    causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs) if archs else (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    if not causal:
+        raise ModelError(f"{folder} is a '{'/'.join(archs) or model_type or 'unknown'}' model, not a causal language model: "
                          "fine-tuning needs a decoder such as Llama, Qwen or SmolLM")
     if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
         raise ModelError(f"{folder} has no weights (*.safetensors): copy the whole model folder")

@@ -324,7 +324,7 @@ def report(console: Any) -> None:
     for k, v in settings.items():
         sugg.add_row(k, str(v))
     console.print(sugg)
-    flags = " ".join(f"--set {k}={v if not isinstance(v, str) else repr(v)}" for k, v in settings.items())
+    flags = " ".join(f"--set {k}={v}" for k, v in settings.items())
     console.print(f"put them in your recipe, or pass them to a command: {flags}", highlight=False, soft_wrap=True)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite import __version__
-from wizardlite.backends import STOP, GenRequest, GenResult, Generator, Sampling, make_generator, user
+from wizardlite.backends import Generator, GenRequest, GenResult, Sampling, make_generator, user
 from wizardlite.config import Recipe, recipe_to_dict
 from wizardlite.dedup import Deduper
 from wizardlite.eliminate import (

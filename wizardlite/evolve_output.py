@@ -17,11 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from wizardlite.config import Recipe
-from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, ReadReport, Record, atomic_write_text, iter_jsonl, write_jsonl
+from wizardlite.records import (
+    DUPLICATE,
+    ELIMINATED,
+    KEPT,
+    SEED,
+    ReadReport,
+    Record,
+    atomic_write_text,
+    iter_jsonl,
+    write_jsonl,
+)
 
 console = Console(stderr=True)
 
@@ -109,7 +126,9 @@ def write_dataset(out: Path, rows: Sequence[Record], recipe: Recipe) -> dict[str
     tmp, final = data / ".hf.tmp", data / "hf"
     shutil.rmtree(tmp, ignore_errors=True)
     msgs = [as_messages(r, sysmsg) for r in rows]
-    datasets.Dataset.from_list(msgs if msgs else [], features=None if msgs else _empty_features()).save_to_disk(str(tmp))
+    ds = (datasets.Dataset.from_list(msgs) if msgs
+          else datasets.Dataset.from_dict({"id": [], "messages": []}, features=_empty_features()))
+    ds.save_to_disk(str(tmp))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     written["hf"] = final

@@ -12,6 +12,7 @@ Layouts, detected line by line:
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.records import ReadReport, content_hash, iter_jsonl
+from wizardlite.records import ReadReport, content_hash
 
 IGNORE = -100  # label of a token the loss skips (PyTorch's cross_entropy default)
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -88,12 +89,20 @@ def read_conversations(path: str | Path) -> tuple[list[list[dict[str, str]]], Re
     report = ReadReport(str(p))
     formats: Counter[str] = Counter()
     out = []
-    for n, obj in enumerate(iter_jsonl(p, report), start=1):
+    with open(p, encoding="utf-8") as f:
+        lines = list(enumerate(f, start=1))
+    for n, line in lines:
+        if not line.strip():
+            continue
         try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
             layout, messages = to_messages(obj)
-        except ValueError as e:
+        except ValueError as e:  # json.JSONDecodeError is a ValueError
             report.skip(n, str(e))
             continue
+        report.rows += 1
         formats[layout] += 1
         out.append(messages)
     if not out:

@@ -97,6 +97,25 @@ def evaluate(model: Any, examples: Sequence[Example], batch_size: int, pad_id: i
     return total / max(count, 1)
 
 
+def train_step(model: Any, micro: list[dict[str, Any]], params: list[Any], opt: Any, sched: Any | None) -> tuple[float, int]:
+    """One optimizer step over `grad_accum` micro-batches: (mean loss per trained token, real
+    tokens processed). The benchmark times this very function."""
+    import torch
+
+    n_step = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
+    total = 0.0
+    for batch in micro:
+        loss, _ = token_loss(model, batch)
+        (loss / max(n_step, 1)).backward()  # a mean over the step's tokens, however they are split
+        total += float(loss.detach())
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    if sched is not None:
+        sched.step()
+    opt.zero_grad(set_to_none=True)
+    return total / max(n_step, 1), sum(int(b["attention_mask"].sum()) for b in micro)
+
+
 def lr_lambda(total: int, warmup_ratio: float) -> Callable[[int], float]:
     """Linear warmup, then linear decay to zero: the schedule TRL uses by default, so both
     engines read `learning_rate` and `warmup_ratio` the same way."""
@@ -171,22 +190,10 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, out
             task = progress.add_task("finetune", total=len(steps), completed=start, loss="-", tps="-")
             for step in range(start + 1, len(steps) + 1):
                 t_step = time.perf_counter()
-                micro = [collate(b, pad_id) for b in steps[step - 1]]
-                n_step = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
-                total = 0.0
-                for batch in micro:
-                    loss, _ = token_loss(model, batch)
-                    (loss / max(n_step, 1)).backward()  # a mean over the step's tokens, whatever the micro-batch
-                    total += float(loss)
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 lr = sched.get_last_lr()[0]
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
+                last_loss, tokens = train_step(model, [collate(b, pad_id) for b in steps[step - 1]], params, opt, sched)
                 done = step
-                tokens = sum(int(b["attention_mask"].sum()) for b in micro)
                 seen += tokens
-                last_loss = total / max(n_step, 1)
                 dt = time.perf_counter() - t_step
                 if step % cfg.log_every == 0 or step == len(steps):
                     metrics.append([{"step": step, "loss": round(last_loss, 5), "lr": lr,

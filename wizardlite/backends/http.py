@@ -123,7 +123,7 @@ class HttpGenerator:
         if not requests:
             return []
         batch = _Batch(requests, [_Job(i) for i in range(len(requests))])
-        with batch.cond:  # a fleet that died during the last batch gets a fresh chance
+        with batch.cond:  # a probe left in flight by an interrupted batch must not block this one
             for ep in self.endpoints:
                 ep.probing = False
         for ep in self.endpoints:
@@ -189,7 +189,7 @@ class HttpGenerator:
         except (httpx.ReadTimeout, httpx.WriteTimeout) as e:
             return "timeout", f"no reply from {ep.url} within timeout_s={self.cfg.timeout_s}s ({_describe(e)})"
         except httpx.TransportError as e:
-            return "down", f"{ep.url}: {_describe(e)}"
+            return "down", _describe(e)
         seconds = time.monotonic() - start
         if r.status_code == 429 or r.status_code >= 500:
             return "retry", f"{ep.url} answered HTTP {r.status_code}: {r.text[:300]}"

@@ -29,7 +29,7 @@ from wizardlite.errors import ModelError
 # End-of-turn markers of common chat templates. A template that writes one of them ends its
 # turns with it, so it stops generation even where the GGUF does not flag it end-of-generation.
 TURN_END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
-PREFIX_SEQS = 8  # shared prefixes held at once: one per evolution operation in a recipe
+MAX_PREFIXES = 16  # shared-prefix KV snapshots kept in host memory: a few per evolution operation
 
 _log_lines: list[str] = []  # llama.cpp's last error lines, quoted when a load fails
 _log_callback: Any = None  # kept referenced: llama.cpp calls it from C
@@ -86,16 +86,15 @@ class LlamaCppGenerator:
                              f"architecture is newer than llama-cpp-python {lc.__version__}; re-download or reconvert it")
         self.vocab = lc.llama_model_get_vocab(self.model)
 
-        # One unified KV cache: n_ctx cells per slot, plus n_ctx for shared prefixes. Unified,
-        # a prefix copied into a slot shares its cells instead of duplicating them.
-        prefix_seqs = PREFIX_SEQS if cfg.prefix_cache else 0
+        # One KV stream of n_ctx cells per slot (kv_unified off): a sequence's cells then sit at the
+        # same places whatever shares the batch, which keeps batched output equal to sequential.
         n_batch = max(512, self.n_slots)
         cparams = lc.llama_context_default_params()
-        cparams.n_ctx = self.n_ctx * (self.n_slots + (1 if prefix_seqs else 0))
+        cparams.n_ctx = self.n_ctx * self.n_slots
         cparams.n_batch = cparams.n_ubatch = n_batch
-        cparams.n_seq_max = self.n_slots + prefix_seqs
+        cparams.n_seq_max = self.n_slots
         cparams.n_threads = cparams.n_threads_batch = self.n_threads
-        cparams.kv_unified = True
+        cparams.kv_unified = False
         cparams.no_perf = True
         self.ctx = lc.llama_init_from_model(self.model, cparams)
         if not self.ctx:
@@ -105,8 +104,7 @@ class LlamaCppGenerator:
                              f"{self.path.name}{said}: lower n_ctx or parallel")
         self._formatter = self._chat_formatter()
         self.engine = BatchEngine(lc, self.ctx, self.vocab, n_slots=self.n_slots, n_ctx=self.n_ctx, n_batch=n_batch,
-                                  stop_ids=self._stop_ids(), prefix_seqs=prefix_seqs,
-                                  prefix_budget=self.n_ctx if prefix_seqs else 0)
+                                  stop_ids=self._stop_ids(), max_prefixes=MAX_PREFIXES if cfg.prefix_cache else 0)
         self.stats = self.engine.stats
 
     # ------------------------------------------------------------------ prompts

@@ -6,10 +6,16 @@ sequence in a single `llama_decode` call, so the weights are read from memory on
 instead of once per sequence. A sequence that finishes frees its slot and the next waiting
 request takes it at once (continuous batching), so a long answer does not hold up the rest.
 
-Sequence ids after the slots hold shared prompt prefixes (the fixed text of an evolution
-prompt, the chat template's system turn). A prompt that starts with a held prefix gets the
-prefix's KV cells with `llama_memory_seq_cp`, which in a unified KV cache only tags the cells
-with one more sequence id, and only the rest of the prompt is evaluated.
+Each slot has a KV stream of its own (kv_unified off), so a sequence's cells sit at the same
+places whatever else is in the batch or was in the slot before: batched greedy decoding gives
+the same tokens as one-at-a-time decoding, bit for bit (tests/test_llamacpp.py checks it).
+
+Shared prompt prefixes (the fixed text of an evolution prompt, the chat template's system
+turn) are evaluated once: after the first sequence that needs a prefix has read it, the
+slot's KV state is copied to host memory (`llama_state_seq_get_data`); a later prompt
+starting with it gets it back (`llama_state_seq_set_data`, then trimmed to the shared length)
+and only its own tail is evaluated. Restored cells are the same values in the same places
+as evaluated ones, so prefix reuse does not change outputs either.
 
 Run as: python benchmarks/bench_generate.py   (driven by wizardlite/backends/llamacpp.py)
 """
@@ -58,59 +64,54 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-class PrefixCache:
-    """Token prefixes held in reserved sequence ids; the least recently used goes first when
-    ids or the token budget run out. Evicting is always safe: a slot that copied a prefix
-    holds its own reference to the cells."""
+class PrefixStore:
+    """KV snapshots of shared prompt prefixes, in host memory, keyed by their tokens; the least
+    recently used goes first when `max_entries` are held."""
 
-    def __init__(self, first_seq: int, n_seqs: int, budget: int):
-        self.free = list(range(first_seq, first_seq + n_seqs))
-        self.held: dict[int, tuple[int, ...]] = {}
-        self.last_use: dict[int, int] = {}
-        self.budget = budget
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self.held: dict[tuple[int, ...], Any] = {}  # tokens -> ctypes byte array
+        self.last_use: dict[tuple[int, ...], int] = {}
         self._tick = 0
 
-    def best(self, tokens: Sequence[int]) -> tuple[int, int]:
-        """(sequence id, shared length) of the held prefix sharing most tokens with `tokens`."""
-        best_seq, best_len = -1, 0
-        for seq, pre in self.held.items():
-            n = common_prefix(pre, tokens)
+    def best(self, tokens: Sequence[int]) -> tuple[tuple[int, ...] | None, int]:
+        """The held prefix sharing most tokens with `tokens`, and how many it shares."""
+        best, best_len = None, 0
+        for key in self.held:
+            n = common_prefix(key, tokens)
             if n > best_len:
-                best_seq, best_len = seq, n
-        if best_seq >= 0:
-            self._tick += 1
-            self.last_use[best_seq] = self._tick
-        return best_seq, best_len
+                best, best_len = key, n
+        if best is not None:
+            self._touch(best)
+        return best, best_len
 
-    def make_room(self, n_tokens: int) -> list[int]:
-        """Evict until a sequence id is free and `n_tokens` more fit; return the evicted ids."""
-        gone = []
-        while self.held and (not self.free or sum(map(len, self.held.values())) + n_tokens > self.budget):
-            seq = min(self.held, key=lambda s: self.last_use.get(s, 0))
-            del self.held[seq]
-            self.free.append(seq)
-            gone.append(seq)
-        return gone
+    def add(self, tokens: Sequence[int], blob: Any) -> None:
+        while len(self.held) >= self.max_entries:
+            oldest = min(self.held, key=lambda k: self.last_use[k])
+            del self.held[oldest], self.last_use[oldest]
+        key = tuple(tokens)
+        self.held[key] = blob
+        self._touch(key)
 
-    def add(self, tokens: Sequence[int]) -> int:
-        seq = self.free.pop(0)
-        self.held[seq] = tuple(tokens)
+    def nbytes(self) -> int:
+        return sum(len(b) for b in self.held.values())
+
+    def _touch(self, key: tuple[int, ...]) -> None:
         self._tick += 1
-        self.last_use[seq] = self._tick
-        return seq
+        self.last_use[key] = self._tick
 
 
 class BatchEngine:
     """Owns the decode loop of one llama.cpp context. `lc` is the llama_cpp module."""
 
     def __init__(self, lc: Any, ctx: Any, vocab: Any, *, n_slots: int, n_ctx: int, n_batch: int,
-                 stop_ids: set[int], prefix_seqs: int = 0, prefix_budget: int = 0):
+                 stop_ids: set[int], max_prefixes: int = 0):
         self.lc, self.ctx, self.vocab = lc, ctx, vocab
         self.mem = lc.llama_get_memory(ctx)
         self.n_slots, self.n_ctx, self.n_batch = n_slots, n_ctx, n_batch
         self.n_vocab = lc.llama_vocab_n_tokens(vocab)
         self.stop_ids = stop_ids
-        self.cache = PrefixCache(n_slots, prefix_seqs, prefix_budget) if prefix_seqs else None
+        self.cache = PrefixStore(max_prefixes) if max_prefixes else None
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self.stats = {"prompt_tokens_total": 0, "prompt_tokens_evaluated": 0, "completion_tokens": 0,
                       "prompt_seconds": 0.0, "decode_seconds": 0.0, "decode_steps": 0}
@@ -164,6 +165,7 @@ class BatchEngine:
         return want
 
     def _start(self, job: Job, slot: int, want: int, finish: Callable[[int, GenResult], None]) -> _Live | None:
+        """Claim a slot for `job`: its sampler, and the KV of any shared prefix already known."""
         sampler = self._sampler(job)
         if sampler is None:
             finish(job.index, GenResult("", ERROR, len(job.tokens), 0, 0.0,
@@ -171,31 +173,33 @@ class BatchEngine:
             return None
         self.lc.llama_memory_seq_rm(self.mem, slot, -1, -1)
         lv = _Live(job, slot, sampler)
-        if self.cache is not None:
-            seq, n = self.cache.best(job.tokens)
-            if want >= MIN_PREFIX and want > n and want <= self.cache.budget:
-                seq, n = self._hold_prefix(job.tokens[:want], seq, n), want
-            n = min(n, len(job.tokens) - 1)  # the last prompt token must be evaluated for logits
-            if n > 0:
-                self.lc.llama_memory_seq_cp(self.mem, seq, slot, 0, n)
+        if self.cache is None:
+            return lv
+        t = time.perf_counter()
+        key, n = self.cache.best(job.tokens)
+        n = min(n, len(job.tokens) - 1)  # the last prompt token must be evaluated for its logits
+        if key is not None and n > 0:
+            if self.lc.llama_state_seq_set_data(self.ctx, self.cache.held[key], len(self.cache.held[key]), slot):
+                self.lc.llama_memory_seq_rm(self.mem, slot, n, -1)
                 lv.n_past = n
+            else:  # cannot happen with a snapshot of this context; evaluate it all instead
+                self.lc.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        if want >= MIN_PREFIX and want > lv.n_past:
+            # This prompt opens a prefix that others in the call share: read it, keep a snapshot.
+            toks = job.tokens
+            self._decode_tokens([(slot, toks[p], p, False) for p in range(lv.n_past, want)])
+            lv.n_past = want
+            self.cache.add(toks[:want], self._snapshot(slot))
+        self.stats["prompt_seconds"] += time.perf_counter() - t
         return lv
 
-    def _hold_prefix(self, tokens: list[int], src: int, n_src: int) -> int:
-        """Evaluate `tokens` into a new prefix sequence, starting from the `n_src` tokens it
-        shares with held prefix `src`."""
-        assert self.cache is not None
-        for seq in self.cache.make_room(len(tokens)):
-            self.lc.llama_memory_seq_rm(self.mem, seq, -1, -1)
-        if src not in self.cache.held:  # it was just evicted
-            n_src = 0
-        seq = self.cache.add(tokens)
-        if n_src:
-            self.lc.llama_memory_seq_cp(self.mem, src, seq, 0, n_src)
-        t = time.perf_counter()
-        self._decode_tokens([(seq, tok, pos, False) for pos, tok in enumerate(tokens) if pos >= n_src])
-        self.stats["prompt_seconds"] += time.perf_counter() - t
-        return seq
+    def _snapshot(self, seq: int) -> Any:
+        import ctypes
+
+        size = self.lc.llama_state_seq_get_size(self.ctx, seq)
+        buf = (ctypes.c_uint8 * size)()
+        n = self.lc.llama_state_seq_get_data(self.ctx, buf, size, seq)
+        return buf if n == size else (ctypes.c_uint8 * n).from_buffer_copy(bytes(buf)[:n])
 
     def _eval_prompts(self, admitted: list[_Live]) -> list[tuple[_Live, int]]:
         """Evaluate the unshared part of each admitted prompt, all in one batch, and sample the

@@ -1,0 +1,258 @@
+"""The fine-tuning stage: data layouts and loss masks, LoRA invariants, resume, outputs, errors,
+and (slow) the embedded model end to end with a GGUF that llama.cpp runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import tiny_llama
+
+from wizardlite import ft_data
+from wizardlite.config import Recipe, load_recipe
+from wizardlite.errors import ConfigError, DataError, ModelError
+
+ASSETS = Path(__file__).parent / "assets"
+MESSAGES = ASSETS / "ft_messages.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_llama.build(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny))
+
+
+def recipe(tiny: Path, out: Path, **finetune) -> Recipe:
+    r = load_recipe(None)
+    ft = dataclasses.replace(r.finetune, base=str(tiny), data=str(MESSAGES), out=str(out), engine="cpu",
+                             batch_size=4, max_length=128, max_steps=4, save_every=2, warmup_ratio=0.0,
+                             gguf_types=("f16",), **finetune)
+    return dataclasses.replace(r, finetune=ft)
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def test_three_layouts_give_the_same_conversation():
+    expect = [{"role": "user", "content": "Add 2 and 3.\n\nShow your work."}, {"role": "assistant", "content": "5"}]
+    layouts = [
+        {"messages": expect},
+        {"instruction": "Add 2 and 3.", "input": "Show your work.", "output": "5"},
+        {"conversations": [{"from": "human", "value": "Add 2 and 3.\n\nShow your work."}, {"from": "gpt", "value": "5"}]},
+    ]
+    assert [ft_data.to_messages(x) for x in layouts] == [(n, expect) for n in ("messages", "alpaca", "sharegpt")]
+    for bad in ({"prompt": "x"}, {"messages": [{"role": "user", "content": "only a question"}]},
+                {"conversations": [{"from": "robot", "value": "?"}]}):
+        with pytest.raises(ValueError):
+            ft_data.to_messages(bad)
+
+
+def test_bad_lines_are_skipped_with_their_line_number(tmp_path: Path):
+    good = {"instruction": "Say hi.", "output": "Hi!"}
+    path = write_jsonl(tmp_path / "d.jsonl", [good, "{not json", {"text": "no layout"}, good])
+    convs, report, formats = ft_data.read_conversations(path)
+    assert len(convs) == 2 and formats == {"alpaca": 2}
+    assert [n for n, _ in report.skipped] == [2, 3]
+
+
+@pytest.mark.parametrize("rows", [[], [{"text": "a"}, {"foo": 1}]], ids=["empty", "unknown-layout"])
+def test_no_usable_data_is_a_clear_error(tmp_path: Path, rows: list):
+    with pytest.raises(DataError, match="messages, Alpaca"):
+        ft_data.read_conversations(write_jsonl(tmp_path / "d.jsonl", rows))
+    with pytest.raises(DataError, match="evolve"):
+        ft_data.read_conversations(tmp_path / "missing.jsonl")
+
+
+def test_loss_is_on_the_answers_only(tokenizer):
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 12 times 11?"},
+            {"role": "assistant", "content": "It is 132."}, {"role": "user", "content": "And 2 times 3?"},
+            {"role": "assistant", "content": "6."}]
+    ex, cut = ft_data.encode(tokenizer, msgs, 512, "responses")
+    trained = [t for t, lab in zip(ex.input_ids, ex.labels, strict=True) if lab != ft_data.IGNORE]
+    assert not cut
+    assert tokenizer.decode(trained) == "It is 132.<|im_end|>\n6.<|im_end|>\n"
+    everything, _ = ft_data.encode(tokenizer, msgs, 512, "all")
+    assert list(everything.labels) == list(everything.input_ids)
+
+
+def test_max_length_shorter_than_the_template_is_refused(tokenizer):
+    with pytest.raises(ConfigError, match="max_length"):
+        ft_data.prepare(MESSAGES, tokenizer, 4, "responses", 0.1, 0)
+    with pytest.raises(DataError, match="max_length"):  # room for the template, none for any answer
+        ft_data.prepare(MESSAGES, tokenizer, ft_data.template_overhead(tokenizer) + 2, "responses", 0.1, 0)
+
+
+def test_eval_split_is_seeded_and_disjoint(tokenizer):
+    a = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.25, seed=1)
+    b = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.25, seed=1)
+    c = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.25, seed=2)
+    keys = lambda xs: {e.key for e in xs}  # noqa: E731
+    assert keys(a.eval) == keys(b.eval) and len(a.eval) == 4 and len(a.train) == 12
+    assert not keys(a.eval) & keys(a.train)
+    assert keys(a.eval) != keys(c.eval)
+
+
+def test_schedule_covers_epochs_and_max_steps(tokenizer):
+    data = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.0, 0).train
+    steps = ft_data.schedule(data, 4, 2.0, 0, 1, False, 128, seed=0)
+    assert len(steps) == 8 and sorted(e.key for s in steps[:4] for b in s for e in b) == sorted(e.key for e in data)
+    assert steps == ft_data.schedule(data, 4, 2.0, 0, 1, False, 128, seed=0)
+    assert len(ft_data.schedule(data, 4, 2.0, 5, 2, False, 128, seed=0)) == 5
+    packed = ft_data.schedule(data, 2, 1.0, 0, 1, True, 64, seed=0)
+    assert all(len(e.input_ids) <= 64 for s in packed for b in s for e in b)
+
+
+# ---------------------------------------------------------------------------- training
+
+
+@pytest.mark.slow
+def test_lora_changes_only_the_adapter_and_merges_exactly(tiny: Path, tokenizer, tmp_path: Path):
+    import torch
+    from rich.console import Console
+    from safetensors.torch import load_file
+
+    from wizardlite import train_cpu
+
+    cfg = recipe(tiny, tmp_path).finetune
+    data = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.1, 0)
+    model, result = train_cpu.train(cfg, tiny, data, tokenizer.pad_token_id, tmp_path, "fp", Console(quiet=True))
+    base = load_file(str(tiny / "model.safetensors"))
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    assert torch.equal(layer.base_layer.weight, base["model.layers.0.self_attn.q_proj.weight"])
+    assert result.steps == 4 and result.eval_after < result.eval_before
+    b, a = layer.lora_B["default"].weight, layer.lora_A["default"].weight
+    assert b.abs().sum() > 0  # LoRA B starts at zero: any change means it trained
+    expected = base["model.layers.0.self_attn.q_proj.weight"] + (cfg.alpha / cfg.rank) * (b @ a)
+    merged = model.merge_and_unload()
+    assert torch.allclose(merged.model.layers[0].self_attn.q_proj.weight, expected, atol=1e-6)
+    assert torch.equal(merged.model.embed_tokens.weight, base["model.embed_tokens.weight"])  # not a target
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_where_it_stopped(tiny: Path, tmp_path: Path):
+    import torch
+    from rich.console import Console
+    from safetensors.torch import load_file
+
+    from wizardlite import finetune
+
+    quiet = Console(quiet=True)
+    straight = finetune.run(recipe(tiny, tmp_path / "a", export=("adapter",)), console=quiet)
+
+    def stop_at_3(step: int) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    r = recipe(tiny, tmp_path / "b", export=("adapter",))
+    with pytest.raises(KeyboardInterrupt):
+        finetune.run(r, console=quiet, on_step=stop_at_3)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 3
+    resumed = finetune.run(r, console=quiet)
+    info = json.loads((resumed / "recipe.resolved.json").read_text())
+    assert info["results"]["resumed_from"] == 3 and info["results"]["steps"] == 4
+    steps = [row["step"] for row in map(json.loads, (resumed / "metrics.jsonl").read_text().splitlines()) if "loss" in row]
+    assert steps == [1, 2, 3, 4]
+    a = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
+    b = load_file(str(resumed / "adapter" / "adapter_model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # the same run, cut in two
+
+
+@pytest.mark.slow
+def test_outputs_and_resolved_recipe(tiny: Path, tmp_path: Path):
+    from rich.console import Console
+
+    from wizardlite import __version__, finetune
+    from wizardlite.records import file_sha256
+
+    out = finetune.run(recipe(tiny, tmp_path / "ft"), console=Console(quiet=True))
+    for name in ("adapter/adapter_model.safetensors", "merged/model.safetensors", "merged/tokenizer.json",
+                 "model.gguf", "Modelfile", "metrics.jsonl", "loss.png"):
+        assert (out / name).is_file(), name
+    info = json.loads((out / "recipe.resolved.json").read_text())
+    assert info["engine"] == "cpu" and info["wizardlite"] == __version__ and info["status"] == "done"
+    assert info["data"]["sha256"] == file_sha256(MESSAGES)
+    assert info["recipe"]["finetune"]["max_steps"] == 4
+    assert "FROM ./model.gguf" in (out / "Modelfile").read_text()
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_unsloth_without_a_gpu_is_a_config_error(monkeypatch: pytest.MonkeyPatch):
+    import torch
+
+    from wizardlite.finetune import choose_engine
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="GPU"):
+        choose_engine("unsloth")
+    assert choose_engine("auto") == "cpu" and choose_engine("cpu") == "cpu"
+
+
+def test_missing_or_wrong_base_is_a_model_error(tmp_path: Path):
+    from wizardlite.convert import base_folder
+
+    with pytest.raises(ModelError):
+        base_folder(str(tmp_path / "nothing-here"))
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"]}))
+    with pytest.raises(ModelError, match="not a causal language model"):
+        base_folder(str(tmp_path / "bert"))
+
+
+def test_out_of_memory_names_the_settings_to_lower(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from rich.console import Console
+
+    from wizardlite import finetune, train_cpu
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes")
+
+    monkeypatch.setattr(train_cpu, "token_loss", oom)
+    monkeypatch.setattr(train_cpu, "evaluate", lambda *a, **k: None)
+    with pytest.raises(ConfigError, match="batch_size"):
+        finetune.run(recipe(tiny, tmp_path / "ft"), console=Console(quiet=True))
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_embedded_model_end_to_end(tmp_path: Path):
+    """A few LoRA steps on SmolLM2, GGUF export, and a reply from llama.cpp via `wizardlite chat`."""
+    pytest.importorskip("llama_cpp")
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from wizardlite import finetune
+    from wizardlite.cli import app
+    from wizardlite.convert import base_folder
+
+    try:
+        base_folder("smollm2")
+    except ModelError as e:
+        pytest.skip(str(e))
+    r = load_recipe(None)
+    r = dataclasses.replace(r, finetune=dataclasses.replace(
+        r.finetune, base="smollm2", data=str(MESSAGES), out=str(tmp_path / "ft"), engine="cpu", max_steps=2,
+        batch_size=2, max_length=256, export=("gguf",)))
+    out = finetune.run(r, console=Console(quiet=True))
+    info = json.loads((out / "recipe.resolved.json").read_text())
+    assert info["results"]["eval_loss_after"] < info["results"]["eval_loss_before"]
+    res = CliRunner().invoke(app, ["chat", str(out / "model.gguf"), "--prompt", "What is the capital of France?",
+                                   "--max-tokens", "24", "--temperature", "0"])
+    assert res.exit_code == 0, res.output
+    assert len(res.stdout.strip()) > 0

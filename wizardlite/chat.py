@@ -1,0 +1,72 @@
+"""Talk to a GGUF model through llama.cpp: one prompt, or a small read-eval-print loop. The
+chat template comes from the GGUF itself, so this also checks that an exported model carries
+a working template.
+
+Run as: wizardlite chat runs/default/ft/model.gguf [--prompt "Hello"]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from wizardlite.errors import ModelError
+from wizardlite.models import resolve
+
+
+def load(model: str, n_ctx: int = 2048, seed: int = 0) -> Any:
+    path = resolve(model, "gguf")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python") from None
+    try:
+        return Llama(model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False)
+    except (ValueError, RuntimeError) as e:
+        raise ModelError(f"llama.cpp cannot load {path} ({e}): re-export it with `wizardlite finetune`") from None
+
+
+def reply(llm: Any, messages: list[dict[str, str]], max_tokens: int, temperature: float, stream: bool = False) -> str:
+    """The assistant's answer to `messages`; with `stream`, also written to stdout as it comes."""
+    chunks = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
+                                        stream=stream)
+    if not stream:
+        return str(chunks["choices"][0]["message"]["content"] or "")
+    parts = []
+    for chunk in chunks:
+        piece = chunk["choices"][0]["delta"].get("content") or ""
+        parts.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return "".join(parts)
+
+
+def run(model: str | Path, prompt: str | None = None, system: str | None = None, max_tokens: int = 256,
+        temperature: float = 0.7, n_ctx: int = 2048, seed: int = 0) -> str | None:
+    """With `prompt`: print the reply and return it. Without: a REPL (/reset, /exit)."""
+    llm = load(str(model), n_ctx, seed)
+    start = [{"role": "system", "content": system}] if system else []
+    if prompt is not None:
+        text = reply(llm, start + [{"role": "user", "content": prompt}], max_tokens, temperature)
+        print(text)
+        return text
+    history = list(start)
+    print(f"chatting with {model}: /reset clears the conversation, /exit or Ctrl-D leaves", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print(file=sys.stderr)
+            return None
+        if line in ("/exit", "/quit"):
+            return None
+        if line == "/reset":
+            history = list(start)
+            continue
+        if not line:
+            continue
+        history.append({"role": "user", "content": line})
+        answer = reply(llm, history, max_tokens, temperature, stream=True)
+        history.append({"role": "assistant", "content": answer})
