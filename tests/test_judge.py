@@ -365,6 +365,29 @@ def test_judge_that_is_a_contestant_is_flagged(tmp_path):
     assert json.loads((out / "summary.json").read_text())["flags"]
 
 
+def test_one_model_loaded_at_a_time(tmp_path):
+    gens = contestants(picks_good)
+    gens["model-b"] = FakeGenerator(lambda req: "B" if req.task == "judge" else "bad answer", name="model-b")
+    events = []
+
+    class Tracked:
+        def __init__(self, name):
+            self.gen, self.name = gens[name], name
+            self.info = self.gen.info
+            events.append(("load", name))
+
+        def generate(self, reqs, on_result=None):
+            return self.gen.generate(reqs, on_result)
+
+        def close(self):
+            events.append(("close", self.name))
+
+    compare(recipe(tmp_path), TESTSET, "model-a", "model-b", "model-b", tmp_path / "cmp",
+            factory=lambda cfg: Tracked(cfg.model))
+    # B answers and then judges: loaded once, and never two models at once.
+    assert events == [("load", "model-a"), ("close", "model-a"), ("load", "model-b"), ("close", "model-b")]
+
+
 def fake_gguf(path: Path, fill: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"GGUF" + fill * 2048)

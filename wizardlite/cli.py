@@ -53,8 +53,9 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")]
 
 def load(recipe: Path | None, sets: list[str] | None, extra: dict[str, Any]) -> Any:
     """Load a recipe with command-line overrides: explicit flags first, then --set."""
-    from wizardlite.config import apply_overrides, load_recipe, recipe_from_dict
     import tomllib
+
+    from wizardlite.config import apply_overrides, load_recipe, recipe_from_dict
 
     data: dict[str, Any] = {}
     if recipe is not None:
@@ -133,7 +134,7 @@ def chat(
 # ---------------------------------------------------------------------------- score, compare, judge
 
 JudgeOpt = Annotated[str | None, typer.Option("--judge", help="judge GGUF path, model name or endpoint URL "
-                                              "(default: the recipe's [judge_model])")]
+                                              "(default: the recipe's judge_model section)")]
 
 
 @app.command()

@@ -3,7 +3,8 @@
 Run as: wizardlite compare --testset tests.jsonl --a runs/x/ft/model.gguf --b models/base.gguf --judge models/judge.gguf --out runs/cmp
 
 Both contestants answer every instruction with the same sampling settings and the same
-per-instruction seed, one model loaded at a time (A, then B, then the judge). The judge sees
+per-instruction seed, one model loaded at a time (A, then B, then the judge; a model that plays
+two roles in a row stays loaded). The judge sees
 each pair twice, once with A's answer first and once with B's answer first, because judges
 favour a position; it replies "A", "B" or "tie" for the answer *shown* first or second (a GBNF
 grammar holds it to that), and we map positions back to models:
@@ -31,6 +32,7 @@ from wizardlite.errors import ConfigError, DataError
 from wizardlite.judge import (
     VERDICT_GRAMMAR,
     Factory,
+    OneAtATime,
     TestItem,
     backend_for,
     band,
@@ -67,6 +69,8 @@ def compare_models(recipe: Recipe, testset: Path, a: str, b: str, judge: str | N
     base = recipe.judge_model
     cfgs = {"a": backend_for(a, base), "b": backend_for(b, base), "judge": judge_config(recipe, judge)}
     idents = {k: identity(c) for k, c in cfgs.items()}
+    # A model name and its path are one model: load it by path, so that a role change reuses it.
+    cfgs = {k: replace(c, model=idents[k]["path"]) if "path" in idents[k] else c for k, c in cfgs.items()}
     meta = {"version": __version__, "run_seed": recipe.run.seed, "models": idents,
             "answer_sampling": asdict(answer_sampling(recipe)), "judge_sampling": asdict(judge_sampling(recipe)),
             "system_prompt": recipe.output.system_prompt, "judge_prompt": content_hash(JUDGE_SYSTEM, JUDGE_PROMPT),
@@ -75,8 +79,12 @@ def compare_models(recipe: Recipe, testset: Path, a: str, b: str, judge: str | N
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / META, json.dumps(meta, indent=2, ensure_ascii=False))
 
-    answers = {side: answer_all(side, cfgs[side], items, recipe, out, factory) for side in ("a", "b")}
-    rows = judge_all(cfgs["judge"], items, answers, recipe, out, factory)
+    models = OneAtATime(factory)
+    try:
+        answers = {side: answer_all(side, cfgs[side], items, recipe, out, models) for side in ("a", "b")}
+        rows = judge_all(cfgs["judge"], items, answers, recipe, out, models)
+    finally:
+        models.close()
     summary = summarize(rows, items, answers, idents)
     return write_outputs(out, summary, meta, read, testset)
 
@@ -116,7 +124,7 @@ def answer_request(item: TestItem, recipe: Recipe) -> GenRequest:
 
 
 def answer_all(side: str, cfg: BackendConfig, items: Sequence[TestItem], recipe: Recipe, out: Path,
-               factory: Factory) -> dict[str, dict[str, Any]]:
+               models: OneAtATime) -> dict[str, dict[str, Any]]:
     """Answers of one contestant, id -> journal row. Only missing answers are generated;
     a backend error is not journaled, so the next run asks again."""
     journal = Journal(out / f"answers_{side}.jsonl")
@@ -124,24 +132,20 @@ def answer_all(side: str, cfg: BackendConfig, items: Sequence[TestItem], recipe:
     todo = [it for it in items if it.id not in done]
     if not todo:
         return done
-    gen = factory(cfg)
-    try:
-        with progress_bar(f"answers {side.upper()}", len(items), len(items) - len(todo)) as advance:
-            def on_result(i: int, res: GenResult) -> None:
-                advance()
-                if res.finish_reason == ERROR:
-                    return
-                req = reqs[i]
-                row = {"id": todo[i].id, "answer": res.text, "finish_reason": res.finish_reason, "seed": req.seed,
-                       "completion_tokens": res.completion_tokens, "seconds": round(res.seconds, 3),
-                       "model": gen.info.as_dict()}
-                journal.append([row])
-                done[row["id"]] = row
+    gen = models.get(cfg)
+    reqs = [answer_request(it, recipe) for it in todo]
+    with progress_bar(f"answers {side.upper()}", len(items), len(items) - len(todo)) as advance:
+        def on_result(i: int, res: GenResult) -> None:
+            advance()
+            if res.finish_reason == ERROR:
+                return
+            row = {"id": todo[i].id, "answer": res.text, "finish_reason": res.finish_reason, "seed": reqs[i].seed,
+                   "completion_tokens": res.completion_tokens, "seconds": round(res.seconds, 3),
+                   "model": gen.info.as_dict()}
+            journal.append([row])
+            done[row["id"]] = row
 
-            reqs = [answer_request(it, recipe) for it in todo]
-            gen.generate(reqs, on_result)
-    finally:
-        gen.close()
+        gen.generate(reqs, on_result)
     return done
 
 
@@ -194,7 +198,7 @@ def judgement_row(item: TestItem, ans: dict[str, dict[str, Any]], results: dict[
 
 
 def judge_all(cfg: BackendConfig, items: Sequence[TestItem], answers: dict[str, dict[str, dict[str, Any]]],
-              recipe: Recipe, out: Path, factory: Factory) -> list[dict[str, Any]]:
+              recipe: Recipe, out: Path, models: OneAtATime) -> list[dict[str, Any]]:
     """Judge every pair that has both answers and no judgement yet; return the judgements of
     the current test items. A pair is journaled once both of its orders are in."""
     journal = Journal(out / JUDGEMENTS)
@@ -207,29 +211,26 @@ def judge_all(cfg: BackendConfig, items: Sequence[TestItem], answers: dict[str, 
             a, b = answers["a"][it.id]["answer"], answers["b"][it.id]["answer"]
             reqs += [judge_request(it, a, b, "a_first", recipe), judge_request(it, b, a, "b_first", recipe)]
         pending: dict[int, dict[str, GenResult]] = {}
-        gen = factory(cfg)
-        try:
-            with progress_bar("judging", len(ready), len(ready) - len(todo)) as advance:
-                def on_result(i: int, res: GenResult) -> None:
-                    k, order = divmod(i, 2)
-                    got = pending.setdefault(k, {})
-                    got[ORDERS[order]] = res
-                    if len(got) < 2:
-                        return
-                    del pending[k]
-                    advance()
-                    if any(r.finish_reason == ERROR for r in got.values()):
-                        return  # not journaled: the next run asks again
-                    it = todo[k]
-                    ans = {s: answers[s][it.id] for s in ("a", "b")}
-                    row = judgement_row(it, ans, got, {"a_first": reqs[2 * k], "b_first": reqs[2 * k + 1]},
-                                        gen.info.as_dict())
-                    journal.append([row])
-                    done[it.id] = row
+        gen = models.get(cfg)
+        with progress_bar("judging", len(ready), len(ready) - len(todo)) as advance:
+            def on_result(i: int, res: GenResult) -> None:
+                k, order = divmod(i, 2)
+                got = pending.setdefault(k, {})
+                got[ORDERS[order]] = res
+                if len(got) < 2:
+                    return
+                del pending[k]
+                advance()
+                if any(r.finish_reason == ERROR for r in got.values()):
+                    return  # not journaled: the next run asks again
+                it = todo[k]
+                ans = {s: answers[s][it.id] for s in ("a", "b")}
+                row = judgement_row(it, ans, got, {"a_first": reqs[2 * k], "b_first": reqs[2 * k + 1]},
+                                    gen.info.as_dict())
+                journal.append([row])
+                done[it.id] = row
 
-                gen.generate(reqs, on_result)
-        finally:
-            gen.close()
+            gen.generate(reqs, on_result)
     return [done[it.id] for it in items if it.id in done]
 
 

@@ -141,6 +141,30 @@ def judge_config(recipe: Recipe, spec: str | None) -> BackendConfig:
     return backend_for(spec, recipe.judge_model)
 
 
+class OneAtATime:
+    """Hands out generators with at most one loaded: asking for another model closes the
+    current one first (memory); asking for the same model again reuses it (a load, and the
+    backend's warm-up, saved when the judge is also a contestant)."""
+
+    def __init__(self, factory: Factory):
+        self.factory = factory
+        self.key: BackendConfig | None = None
+        self.gen: Generator | None = None
+
+    def get(self, cfg: BackendConfig) -> Generator:
+        # Sampling settings travel with each request; the rest decides what gets loaded.
+        key = replace(cfg, temperature=0.0, top_p=1.0, top_k=0, repeat_penalty=1.0, max_tokens=1)
+        if self.gen is None or key != self.key:
+            self.close()
+            self.gen, self.key = self.factory(cfg), key
+        return self.gen
+
+    def close(self) -> None:
+        if self.gen is not None:
+            self.gen.close()
+        self.gen = self.key = None
+
+
 # ---------------------------------------------------------------------------- parsing replies
 
 SCORE_GRAMMAR = 'root ::= [1-9] | "10"'
