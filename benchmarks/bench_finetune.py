@@ -110,7 +110,9 @@ def bench_cpu(args: argparse.Namespace) -> dict[str, float]:
 
 
 def bench_trl(args: argparse.Namespace, variant: str) -> float:
-    """tokens/s of TRL's SFTTrainer; `variant` turns off the defaults that cost the most on CPU."""
+    """tokens/s of TRL's SFTTrainer; `variant` turns off the defaults that cost the most on CPU.
+    use_cpu=True is needed in every variant: with bf16 on (TRL's default) and no GPU,
+    TrainingArguments otherwise refuses to start."""
     import datasets
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, TrainerCallback
@@ -141,7 +143,7 @@ def bench_trl(args: argparse.Namespace, variant: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         conf = SFTConfig(output_dir=tmp, max_steps=args.trl_steps + 1, per_device_train_batch_size=args.batch_size,
                          max_length=args.max_length, report_to="none", include_num_input_tokens_seen="non_padding",
-                         save_strategy="no", disable_tqdm=True, **extra)
+                         save_strategy="no", disable_tqdm=True, use_cpu=True, **extra)
         model = AutoModelForCausalLM.from_pretrained(str(base))
         peft = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=args.dropout, target_modules=TARGETS,
                           task_type="CAUSAL_LM")
@@ -222,6 +224,8 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--dropout", type=float, default=0.05)
     ap.add_argument("--steps", type=int, default=6, help="measured steps per loop (after one warm-up)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default); 1 is steadier "
+                    "on a machine shared with other jobs, where OpenMP threads wait on each other")
     ap.add_argument("--trl", action="store_true", help="also time TRL's SFTTrainer")
     ap.add_argument("--trl-steps", type=int, default=3)
     ap.add_argument("--gpu", action="store_true")
@@ -234,6 +238,10 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} at start")
     if args.gpu:
         return bench_gpu(args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     res = bench_cpu(args)
     print(f"\nplain PyTorch+PEFT loop   {res['plain']:8.1f} tokens/s")
     print(f"wizardlite cpu engine     {res['wizardlite']:8.1f} tokens/s   "

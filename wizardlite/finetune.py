@@ -124,7 +124,7 @@ def run(recipe: Recipe, data: str | None = None, base: str | None = None, out: s
     if used == "unsloth":
         from wizardlite import train_unsloth
 
-        result, merged_dir = train_unsloth.train(cfg, base_dir, td, tokenizer, out_dir, console)
+        result, merged_dir = train_unsloth.train(cfg, base_dir, td, tokenizer, out_dir, console, fingerprint)
         timings["train_s"] = time.perf_counter() - t
         outputs = _export_from_folder(cfg, merged_dir, out_dir, tokenizer, base_dir, timings)
     else:

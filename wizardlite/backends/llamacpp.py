@@ -95,6 +95,12 @@ class LlamaCppGenerator:
         cparams.n_seq_max = self.n_slots
         cparams.n_threads = cparams.n_threads_batch = self.n_threads
         cparams.kv_unified = False
+        # On the CPU, flash attention rounds differently with the number of prompt tokens read
+        # at once, which would make prefix reuse change outputs; the plain path does not. GPU
+        # builds keep llama.cpp's choice (faster, and GPU kernels are picked by shape anyway).
+        self.offloaded = bool(lc.llama_supports_gpu_offload()) and cfg.n_gpu_layers != 0
+        if not self.offloaded:
+            cparams.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
         cparams.no_perf = True
         self.ctx = lc.llama_init_from_model(self.model, cparams)
         if not self.ctx:

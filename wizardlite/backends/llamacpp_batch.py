@@ -32,6 +32,10 @@ from typing import Any
 from wizardlite.backends import CONTEXT, ERROR, LENGTH, STOP, GenResult, Sampling
 
 MIN_PREFIX = 16  # shorter shared prefixes are not worth a sequence id of their own
+# Every piece of a prompt evaluated on its own is at least this long: llama.cpp's CPU kernels
+# take another path for a single query row, whose rounding differs, so a prompt read as
+# [prefix][1 token] would not give the same logits as the prompt read whole.
+MIN_PIECE = 2
 PENALTY_LAST_N = 64  # tokens the repeat penalty looks back over (llama.cpp's default)
 
 
@@ -161,7 +165,7 @@ class BatchEngine:
         for a, b in pairwise(order):
             n = common_prefix(a.tokens, b.tokens)
             for j in (a, b):
-                want[j.index] = max(want.get(j.index, 0), min(n, len(j.tokens) - 1))
+                want[j.index] = max(want.get(j.index, 0), min(n, len(j.tokens) - MIN_PIECE))
         return want
 
     def _start(self, job: Job, slot: int, want: int, finish: Callable[[int, GenResult], None]) -> _Live | None:
@@ -177,14 +181,14 @@ class BatchEngine:
             return lv
         t = time.perf_counter()
         key, n = self.cache.best(job.tokens)
-        n = min(n, len(job.tokens) - 1)  # the last prompt token must be evaluated for its logits
+        n = min(n, len(job.tokens) - MIN_PIECE)  # the tail is evaluated, and gives the logits
         if key is not None and n > 0:
             if self.lc.llama_state_seq_set_data(self.ctx, self.cache.held[key], len(self.cache.held[key]), slot):
                 self.lc.llama_memory_seq_rm(self.mem, slot, n, -1)
                 lv.n_past = n
             else:  # cannot happen with a snapshot of this context; evaluate it all instead
                 self.lc.llama_memory_seq_rm(self.mem, slot, -1, -1)
-        if want >= MIN_PREFIX and want > lv.n_past:
+        if want >= MIN_PREFIX and want - lv.n_past >= MIN_PIECE:
             # This prompt opens a prefix that others in the call share: read it, keep a snapshot.
             toks = job.tokens
             self._decode_tokens([(slot, toks[p], p, False) for p in range(lv.n_past, want)])
@@ -202,20 +206,15 @@ class BatchEngine:
         return buf if n == size else (ctypes.c_uint8 * n).from_buffer_copy(bytes(buf)[:n])
 
     def _eval_prompts(self, admitted: list[_Live]) -> list[tuple[_Live, int]]:
-        """Evaluate the unshared part of each admitted prompt, all in one batch, and sample the
-        first token of each from the logits of its last prompt token."""
-        items = []
-        owner = {}
+        """Evaluate the unshared part of each admitted prompt and sample its first token from the
+        logits of its last prompt token. One sequence per llama_decode call: with one KV stream
+        per sequence, llama.cpp would otherwise cut each prompt at the lengths of the others."""
+        firsts: list[tuple[_Live, int]] = []
         for lv in admitted:
             toks = lv.job.tokens
-            for pos in range(lv.n_past, len(toks)):
-                last = pos == len(toks) - 1
-                if last:
-                    owner[len(items)] = lv
-                items.append((lv.slot, toks[pos], pos, last))
+            items = [(lv.slot, toks[p], p, p == len(toks) - 1) for p in range(lv.n_past, len(toks))]
             lv.n_past = len(toks)
-        firsts: list[tuple[_Live, int]] = []
-        self._decode_tokens(items, lambda k, i: firsts.append((owner[k], self._sample(owner[k], i))))
+            self._decode_tokens(items, lambda _k, i, lv=lv: firsts.append((lv, self._sample(lv, i))))
         return firsts
 
     def _step(self, live: dict[int, _Live], finish: Callable[[int, GenResult], None]) -> None:
@@ -262,8 +261,11 @@ class BatchEngine:
         `on_logits(item index, batch index)` for each item that asked for logits, right after
         its chunk (the next chunk overwrites the logits)."""
         b = self.batch
-        for start in range(0, len(items), self.n_batch):
-            chunk = items[start:start + self.n_batch]
+        starts = list(range(0, len(items), self.n_batch))
+        if len(items) > 1 and len(items) - starts[-1] < MIN_PIECE:
+            starts[-1] -= MIN_PIECE - (len(items) - starts[-1])  # no one-token last piece
+        for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
+            chunk = items[start:end]
             for i, (seq, tok, pos, want) in enumerate(chunk):
                 b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = tok, pos, 1, int(want)
                 b.seq_id[i][0] = seq
