@@ -78,7 +78,7 @@ def test_sorry_threshold_is_configurable():
 
 
 @pytest.mark.parametrize("reply, equal", [
-    ("Equal", True), ("equal.", True), ("Not Equal", False), ("not equal", False), ("NOT EQUAL", False),
+    ("Equal", True), ("equal.", True), ("Not Equal", False), ("Not Equ", False), ("not equal", False), ("NOT EQUAL", False),
     ("They are the same.", True), ("They are different.", False), ("banana", None), ("", None),
 ])
 def test_parse_equality(reply, equal):

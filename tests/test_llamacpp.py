@@ -35,7 +35,9 @@ def make():
     made = []
 
     def _make(**kw):
-        kw = {"model": "smollm2", "n_ctx": 512, "parallel": 1, "prefix_cache": False, **kw}
+        # One thread: on a CPU shared with other work, OpenMP threads that spin-wait for a busy
+        # core make llama.cpp many times slower; one thread keeps the test time steady.
+        kw = {"model": "smollm2", "n_ctx": 512, "parallel": 1, "prefix_cache": False, "n_threads": 1, **kw}
         gen = LlamaCppGenerator(BackendConfig(backend="llamacpp", **kw))
         made.append(gen)
         return gen

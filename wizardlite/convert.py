@@ -119,7 +119,7 @@ def _convert_fast(gg: GGUFFile, out: Path) -> None:
             w = unpermute_qk(w, n_head)
         elif name.endswith("attn_k.weight"):
             w = unpermute_qk(w, n_kv)
-        tensors[hf_name(name)] = w
+        tensors[str(hf_name(name))] = w  # _fast_ok checked that every name maps
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
     tokens = m["tokenizer.ggml.tokens"]
     hidden = int(m["llama.embedding_length"])

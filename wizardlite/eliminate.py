@@ -101,7 +101,7 @@ _EQUALITY_PROMPT = (
 def equality_request(parent: str, child: str, seed: int) -> GenRequest:
     return GenRequest(
         user(_EQUALITY_PROMPT.format(parent=parent.strip(), child=child.strip())),
-        Sampling(temperature=0.0, max_tokens=4),
+        Sampling(temperature=0.0, max_tokens=8),  # a grammar may spend a token per letter
         seed=seed,
         grammar=EQUALITY_GRAMMAR,
         task="equal",
@@ -111,7 +111,7 @@ def equality_request(parent: str, child: str, seed: int) -> GenRequest:
 def parse_equality(text: str) -> bool | None:
     """True when the judge says the two are equal, False when not, None when it said neither."""
     t = text.strip().lower()
-    if re.search(r"\bnot\s+equal\b|\bunequal\b|\bdifferent\b", t):
+    if re.search(r"^not\b|\bnot\s+equal\b|\bunequal\b|\bdifferent\b", t):
         return False
     if re.search(r"\bequal\b|\bsame\b|\bidentical\b", t):
         return True

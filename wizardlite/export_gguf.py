@@ -37,6 +37,18 @@ def export_folder(folder: str | Path, out: str | Path, ftype: str = "f16", pre: 
     return write_gguf(out, config, tensors, tokenizer, ftype, name=folder.name, pre=pre)
 
 
+def check_exportable(config: Any, tokenizer: Any) -> None:
+    """Raise ModelError now, before hours of training, if the model cannot be written as GGUF."""
+    if getattr(config, "model_type", "") != "llama":
+        raise ModelError(f"GGUF export supports the Llama architecture; this model is "
+                         f"'{getattr(config, 'model_type', '?')}': drop \"gguf\" from finetune.export, "
+                         "or use llama.cpp's convert_hf_to_gguf.py on merged/")
+    spec = json.loads(tokenizer.backend_tokenizer.to_str()) if getattr(tokenizer, "is_fast", False) else {}
+    if (spec.get("model") or {}).get("type") != "BPE" or (spec.get("decoder") or {}).get("type") != "ByteLevel":
+        raise ModelError("GGUF export supports byte-level BPE tokenizers (GPT-2 style) only: drop \"gguf\" from "
+                         "finetune.export, or use llama.cpp's convert_hf_to_gguf.py on merged/")
+
+
 def write_gguf(out: str | Path, config: Any, tensors: Mapping[str, Any], tokenizer: Any, ftype: str = "f16",
                name: str = "model", pre: str | None = None) -> Path:
     """Write `tensors` (an HF Llama state dict, torch or numpy) as `out`. The file appears
@@ -45,9 +57,7 @@ def write_gguf(out: str | Path, config: Any, tensors: Mapping[str, Any], tokeniz
 
     if ftype not in FILE_TYPES:
         raise ModelError(f"GGUF type '{ftype}' is not one of {', '.join(FILE_TYPES)}")
-    if getattr(config, "model_type", "") != "llama":
-        raise ModelError(f"GGUF export supports the Llama architecture; this model is "
-                         f"'{getattr(config, 'model_type', '?')}': use llama.cpp's convert_hf_to_gguf.py")
+    check_exportable(config, tokenizer)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -104,13 +114,8 @@ def _hyperparameters(w: Any, config: Any, name: str, ftype: str) -> None:
 
 
 def _tokenizer(w: Any, tokenizer: Any, n_vocab: int, pre: str | None) -> None:
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError("GGUF export needs a fast (tokenizer.json) tokenizer")
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    model = spec.get("model", {})
-    if model.get("type") != "BPE" or (spec.get("decoder") or {}).get("type") != "ByteLevel":
-        raise ModelError(f"GGUF export supports byte-level BPE tokenizers (GPT-2 style); this one is "
-                         f"{model.get('type')}: use llama.cpp's convert_hf_to_gguf.py")
+    model = spec["model"]
     vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=True)
     added = tokenizer.backend_tokenizer.get_added_tokens_decoder()
     if max(vocab.values()) >= n_vocab:

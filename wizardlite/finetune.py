@@ -87,8 +87,9 @@ def run(recipe: Recipe, data: str | None = None, base: str | None = None, out: s
     from wizardlite import convert, ft_data
 
     console = console or Console(stderr=True)
-    overrides = {k: v for k, v in {"data": data, "base": base, "out": out, "engine": engine}.items() if v is not None}
-    cfg = dataclasses.replace(recipe.finetune, **overrides)
+    ft = recipe.finetune
+    cfg = dataclasses.replace(ft, data=data or ft.data, base=base or ft.base, out=out or ft.out,
+                              engine=engine or ft.engine)
     if errs := cfg.check():
         raise ConfigError("; ".join(errs))
     data_path = Path(cfg.data or Path(recipe.run.out) / "data" / "train.jsonl")
@@ -102,6 +103,12 @@ def run(recipe: Recipe, data: str | None = None, base: str | None = None, out: s
     timings["base_s"] = time.perf_counter() - t
     console.print(f"base: {cfg.base} -> {base_dir}")
     tokenizer = load_tokenizer(base_dir, cfg.chat_template)
+    if "gguf" in cfg.export:
+        from transformers import AutoConfig
+
+        from wizardlite.export_gguf import check_exportable
+
+        check_exportable(AutoConfig.from_pretrained(str(base_dir), local_files_only=True), tokenizer)
     t = time.perf_counter()
     td = ft_data.prepare(data_path, tokenizer, cfg.max_length, cfg.loss_on, cfg.eval_fraction, cfg.seed)
     timings["data_s"] = time.perf_counter() - t

@@ -246,7 +246,7 @@ def schedule(data: Sequence[Example], batch_size: int, epochs: float, max_steps:
         epoch += 1
     if need is not None:
         micro = micro[:need]
-    return [micro[i:i + grad_accum] for i in range(0, len(micro) - grad_accum + 1, grad_accum)] or [micro]
+    return [micro[i:i + grad_accum] for i in range(0, len(micro), grad_accum)]  # the last step may be short
 
 
 def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:

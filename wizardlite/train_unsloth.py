@@ -15,6 +15,7 @@ Not run in this project's CI (no GPU there): see benchmarks/README.md.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -57,10 +58,13 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, 
     trainer_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     bf16 = is_bfloat16_supported()
+    # transformers 5 folded warmup_ratio into warmup_steps (a float below 1 is a ratio)
+    known = {f.name for f in dataclasses.fields(SFTConfig)}
+    warmup: dict[str, Any] = {"warmup_ratio" if "warmup_ratio" in known else "warmup_steps": cfg.warmup_ratio}
     args = SFTConfig(
         output_dir=str(trainer_dir), per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate, num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1, warmup_ratio=cfg.warmup_ratio,
+        max_steps=cfg.max_steps if cfg.max_steps > 0 else -1, **warmup,
         weight_decay=cfg.weight_decay, lr_scheduler_type="linear", max_grad_norm=1.0, optim="adamw_torch",
         seed=cfg.seed, data_seed=cfg.seed, max_length=cfg.max_length, packing=cfg.packing,
         completion_only_loss=True, bf16=bf16, fp16=not bf16, logging_steps=cfg.log_every,
