@@ -124,7 +124,9 @@ def main() -> None:
     from wizardlite.config import OPERATIONS_GENERAL, BackendConfig
     from wizardlite.operations import build_prompt
 
-    print("$ python " + " ".join(shlex.quote(a) for a in sys.argv))
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+                   if k in os.environ)
+    print("$ " + (env + " " if env else "") + "python " + " ".join(shlex.quote(a) for a in sys.argv))
     seed_path, parents = load_seeds(args.seeds, args.n)
     ops = [OPERATIONS_GENERAL[i % len(OPERATIONS_GENERAL)] for i in range(args.n)]
     sampling = Sampling(temperature=0.0, max_tokens=args.max_tokens)  # greedy: texts comparable across runs
@@ -158,12 +160,13 @@ def report(args: argparse.Namespace, runs: list[dict]) -> None:
         print(f"Each mode ran {args.repeat} times, interleaved; the table shows each mode's fastest run.")
     print(f"model {seq['file']} ({seq['model_bytes'] / 1e6:.0f} MB of tensors), llama-cpp-python "
           f"{llama_cpp.__version__}, {'GPU offload' if seq['gpu'] else 'CPU'}, {seq['threads']} threads\n")
-    hdr = ("mode", "parallel", "wall s", "decode tok/s", "end-to-end tok/s", "prompt tok eval/total", "evolutions/h",
+    hdr = ("mode", "parallel", "avg live", "wall s", "decode tok/s", "end-to-end tok/s", "prompt tok eval/total", "evolutions/h",
            "peak RSS MB", "load avg", "core share")
     rows = []
     for r, par in ((seq, 1), (bat, args.parallel), (pfx, args.parallel)):
         s = r["stats"]
-        rows.append((r["name"], str(par), f"{r['wall']:.1f}", f"{s['completion_tokens'] / s['decode_seconds']:.1f}",
+        rows.append((r["name"], str(par), f"{s['decode_tokens'] / max(1, s['decode_steps']):.1f}", f"{r['wall']:.1f}",
+                     f"{s['decode_tokens'] / s['decode_seconds']:.1f}",
                      f"{s['completion_tokens'] / r['wall']:.1f}",
                      f"{s['prompt_tokens_evaluated']}/{s['prompt_tokens_total']}",
                      f"{3600 * args.n / r['wall']:.0f}", f"{r['rss']:.0f}", f"{r['load']:.1f}",
@@ -175,7 +178,7 @@ def report(args: argparse.Namespace, runs: list[dict]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
     def tps(r: dict) -> float:
-        return r["stats"]["completion_tokens"] / r["stats"]["decode_seconds"]
+        return r["stats"]["decode_tokens"] / r["stats"]["decode_seconds"]
 
     batch_ratio = tps(bat) / tps(seq)
     e2e_ratio = seq["wall"] / pfx["wall"]

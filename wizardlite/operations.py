@@ -84,7 +84,7 @@ OPERATIONS: dict[str, Operation] = {
 # Phrases that only appear in an instruction when the evolver copied our prompt (rule 4).
 PROMPT_MARKERS: tuple[str, ...] = (
     "given prompt", "rewritten prompt", "#rewritten prompt#", "created prompt", "new prompt",
-    "original instruction", "new instruction", "rewritten instruction", "###",
+    "original instruction", "new instruction", "rewritten instruction",
 )
 
 

@@ -204,6 +204,12 @@ class LlamaCppGenerator:
             self.lc.llama_model_free(self.model)
             self.model = None
 
+    def __del__(self) -> None:  # a generator dropped without close() still frees its memory
+        try:
+            self.close()
+        except Exception:  # half-built, or the interpreter is shutting down
+            pass
+
     def __enter__(self) -> LlamaCppGenerator:
         return self
 

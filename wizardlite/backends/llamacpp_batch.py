@@ -118,7 +118,7 @@ class BatchEngine:
         self.cache = PrefixStore(max_prefixes) if max_prefixes else None
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self.stats = {"prompt_tokens_total": 0, "prompt_tokens_evaluated": 0, "completion_tokens": 0,
-                      "prompt_seconds": 0.0, "decode_seconds": 0.0, "decode_steps": 0}
+                      "prompt_seconds": 0.0, "decode_seconds": 0.0, "decode_steps": 0, "decode_tokens": 0}
 
     # ------------------------------------------------------------------ the loop
 
@@ -227,6 +227,7 @@ class BatchEngine:
         b.n_tokens = len(seqs)
         self._decode()
         self.stats["decode_steps"] += 1
+        self.stats["decode_tokens"] += len(seqs)  # tokens sampled from this step's logits
         for i, lv in enumerate(seqs):
             lv.n_past += 1
             self._take(lv, self._sample(lv, i), live, finish)
