@@ -214,7 +214,8 @@ class BatchEngine:
             toks = lv.job.tokens
             items = [(lv.slot, toks[p], p, p == len(toks) - 1) for p in range(lv.n_past, len(toks))]
             lv.n_past = len(toks)
-            self._decode_tokens(items, lambda _k, i, lv=lv: firsts.append((lv, self._sample(lv, i))))
+            last = self._decode_tokens(items)
+            firsts.append((lv, self._sample(lv, last)))  # before the next decode overwrites the logits
         return firsts
 
     def _step(self, live: dict[int, _Live], finish: Callable[[int, GenResult], None]) -> None:
@@ -256,15 +257,13 @@ class BatchEngine:
 
     # ------------------------------------------------------------------ llama.cpp calls
 
-    def _decode_tokens(self, items: list[tuple[int, int, int, bool]],
-                       on_logits: Callable[[int, int], None] | None = None) -> None:
-        """Decode (seq, token, pos, want_logits) items in chunks of n_batch; call
-        `on_logits(item index, batch index)` for each item that asked for logits, right after
-        its chunk (the next chunk overwrites the logits)."""
+    def _decode_tokens(self, items: list[tuple[int, int, int, bool]]) -> int:
+        """Decode (seq, token, pos, want_logits) items of one sequence in chunks of n_batch, none
+        of them a single token; return the batch index of the last item in its chunk."""
         b = self.batch
         starts = list(range(0, len(items), self.n_batch))
         if len(items) > 1 and len(items) - starts[-1] < MIN_PIECE:
-            starts[-1] -= MIN_PIECE - (len(items) - starts[-1])  # no one-token last piece
+            starts[-1] -= MIN_PIECE - (len(items) - starts[-1])
         for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
             chunk = items[start:end]
             for i, (seq, tok, pos, want) in enumerate(chunk):
@@ -273,10 +272,7 @@ class BatchEngine:
             b.n_tokens = len(chunk)
             self._decode()
             self.stats["prompt_tokens_evaluated"] += len(chunk)
-            if on_logits:
-                for i, item in enumerate(chunk):
-                    if item[3]:
-                        on_logits(start + i, i)
+        return len(items) - 1 - starts[-1]
 
     def _decode(self) -> None:
         from wizardlite.errors import BackendError
