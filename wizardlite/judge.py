@@ -28,7 +28,7 @@ from typing import Any
 from wizardlite.backends import Generator, make_generator
 from wizardlite.config import BackendConfig, JudgeConfig, Recipe
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.records import ReadReport, content_hash
+from wizardlite.records import ReadReport, content_hash, iter_jsonl_numbered
 
 Factory = Callable[[BackendConfig], Generator]  # tests pass one that returns scripted fakes
 
@@ -287,33 +287,22 @@ def read_testset(path: Path, cfg: JudgeConfig) -> tuple[list[TestItem], ReadRepo
     report = ReadReport(str(path))
     items: list[TestItem] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                report.skip(n, f"invalid JSON: {e.msg}")
-                continue
-            if not isinstance(obj, dict):
-                report.skip(n, "not a JSON object")
-                continue
-            text = obj.get(cfg.instruction_field)
-            if not isinstance(text, str) or not text.strip():
-                report.skip(n, f"no '{cfg.instruction_field}' text")
-                continue
-            iid = content_hash(text.strip())
-            if iid in seen:
-                report.skip(n, f"same instruction as line {seen[iid]}")
-                continue
-            seen[iid] = n
-            skill = obj.get(cfg.skill_field)
-            items.append(TestItem(iid, n, text.strip(), str(skill) if skill not in (None, "") else None,
-                                  obj.get(cfg.difficulty_field)))
-            report.rows += 1
-            if cfg.limit and len(items) >= cfg.limit:
-                break
+    for n, obj in iter_jsonl_numbered(path, report):
+        text = obj.get(cfg.instruction_field)
+        if not isinstance(text, str) or not text.strip():
+            report.skip(n, f"no '{cfg.instruction_field}' text")
+            continue
+        iid = content_hash(text.strip())
+        if iid in seen:
+            report.skip(n, f"same instruction as line {seen[iid]}")
+            continue
+        seen[iid] = n
+        skill = obj.get(cfg.skill_field)
+        items.append(TestItem(iid, n, text.strip(), str(skill) if skill not in (None, "") else None,
+                              obj.get(cfg.difficulty_field)))
+        if cfg.limit and len(items) >= cfg.limit:
+            break
+    report.rows = len(items)  # usable test items, not every JSON line
     return items, report
 
 
