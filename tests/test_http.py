@@ -345,3 +345,10 @@ def test_real_fleet_all_dead_raises(llama_server):
     with pytest.raises(BackendError, match="127.0.0.1"):
         gen.generate(short(2, 4))
     assert time.monotonic() - t0 < 5.0
+
+
+def test_parallel_zero_means_the_suggested_number_in_flight():
+    from wizardlite.doctor import HTTP_IN_FLIGHT
+
+    gen = HttpGenerator(cfg(dead_url(), parallel=0))  # model named: nothing is asked of the endpoint
+    assert gen.cfg.parallel == HTTP_IN_FLIGHT

@@ -90,6 +90,28 @@ def test_batched_greedy_equals_sequential_and_reuses_slots(make):
 
 
 @pytest.mark.slow
+def test_holes_left_by_finished_sequences_are_closed_without_changing_outputs(make):
+    seq = make(parallel=1)
+    bat = make(parallel=4)
+    # Slots 0 and 2 finish first (3 tokens), leaving 1 and 3 live: the sequence in slot 3 moves
+    # into slot 2 so that the batch is one run of consecutive sequence ids again.
+    short, long_ = Sampling(temperature=0.0, max_tokens=3), Sampling(temperature=0.0, max_tokens=32)
+    reqs = [GenRequest(user(f"Write a long story about {x}."), s)
+            for x, s in (("a dragon", short), ("a lighthouse", long_), ("a fox", short), ("a river", long_))]
+    a, b = seq.generate(reqs), bat.generate(reqs)
+    assert bat.stats["slot_moves"] >= 1
+    assert texts(a) == texts(b)
+    assert [r.completion_tokens for r in b] == [3, 32, 3, 32]
+
+
+@pytest.mark.slow
+def test_parallel_zero_takes_the_doctors_suggestion(make):
+    from wizardlite.doctor import suggested_parallel
+
+    assert make(parallel=0).n_slots == suggested_parallel("llamacpp") >= 1
+
+
+@pytest.mark.slow
 def test_max_tokens_is_length_and_context_overflow_is_context(make):
     gen = make(parallel=2, n_ctx=256)
     long_prompt = "Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 40

@@ -56,7 +56,9 @@ class BackendConfig:
     n_ctx: int = 2048  # context per sequence
     n_gpu_layers: int = -1  # -1 = all layers when llama.cpp was built with a GPU backend
     n_threads: int = 0  # 0 = physical cores
-    parallel: int = 4  # sequences decoded together (llamacpp) or requests in flight per endpoint (http)
+    # sequences decoded together (llamacpp) or requests in flight per endpoint (http);
+    # 0 = what `wizardlite doctor` suggests for this machine
+    parallel: int = 0
     prefix_cache: bool = True  # reuse the KV state of a shared prompt prefix (llamacpp)
     timeout_s: float = 300.0
     retries: int = 3
@@ -73,8 +75,8 @@ class BackendConfig:
             errs.append(f"{name}.backend: '{self.backend}' is not one of llamacpp, http, fake")
         if self.backend == "http" and not self.endpoints:
             errs.append(f"{name}.endpoints: the http backend needs at least one URL (or pass --endpoint)")
-        if self.parallel < 1:
-            errs.append(f"{name}.parallel must be >= 1")
+        if self.parallel < 0:
+            errs.append(f"{name}.parallel must be >= 1, or 0 for the machine's suggested value")
         if self.max_tokens < 1:
             errs.append(f"{name}.max_tokens must be >= 1")
         if not 0.0 <= self.temperature <= 5.0:
@@ -90,7 +92,9 @@ class EvolveConfig:
     rounds: int = 4
     # operation name -> weight. The paper picks uniformly among the six general operations.
     operations: dict[str, float] = field(default_factory=lambda: {op: 1.0 for op in OPERATIONS_GENERAL})
-    chunk_size: int = 16  # pool items evolved, answered and journaled together
+    # pool items evolved, answered and journaled together: a few times `parallel`, so that the
+    # batch stays full and only the end of each chunk decodes fewer sequences
+    chunk_size: int = 32
 
     def check(self) -> list[str]:
         from wizardlite.operations import OPERATIONS  # light module, no heavy imports

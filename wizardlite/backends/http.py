@@ -12,6 +12,7 @@ Run as: wizardlite evolve --endpoint http://127.0.0.1:8080/v1 --endpoint http://
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -79,6 +80,10 @@ class HttpGenerator:
         for url in cfg.endpoints:
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"endpoint '{url}' must start with http:// or https://, e.g. http://127.0.0.1:8080/v1")
+        if not cfg.parallel:  # 0 = the suggested number in flight per endpoint
+            from wizardlite.doctor import HTTP_IN_FLIGHT
+
+            cfg = dataclasses.replace(cfg, parallel=HTTP_IN_FLIGHT)
         self.cfg = cfg
         self.backoff_s = backoff_s
         self.endpoints = [_Endpoint(u.rstrip("/")) for u in cfg.endpoints]

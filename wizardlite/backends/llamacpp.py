@@ -69,7 +69,12 @@ class LlamaCppGenerator:
         self.lc = lc
         self.cfg = cfg
         self.info = ModelInfo(name=self.path.name, sha256=models.model_sha256(self.path), backend="llamacpp")
-        self.n_slots = max(1, cfg.parallel)
+        if cfg.parallel:
+            self.n_slots = cfg.parallel
+        else:  # 0 = the machine's suggestion (wizardlite doctor)
+            from wizardlite.doctor import suggested_parallel
+
+            self.n_slots = suggested_parallel("llamacpp")
         self.n_ctx = cfg.n_ctx
         self.n_threads = cfg.n_threads or physical_cores()
         self.model = self.ctx = self.engine = None

@@ -118,7 +118,7 @@ class BatchEngine:
         self.cache = PrefixStore(max_prefixes) if max_prefixes else None
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self.stats = {"prompt_tokens_total": 0, "prompt_tokens_evaluated": 0, "completion_tokens": 0,
-                      "prompt_seconds": 0.0, "decode_seconds": 0.0, "decode_steps": 0, "decode_tokens": 0}
+                      "prompt_seconds": 0.0, "decode_seconds": 0.0, "decode_steps": 0, "decode_tokens": 0, "slot_moves": 0}
 
     # ------------------------------------------------------------------ the loop
 
@@ -149,6 +149,8 @@ class BatchEngine:
                     self.stats["prompt_seconds"] += time.perf_counter() - t
                 if live:
                     t = time.perf_counter()
+                    if not waiting:
+                        self._compact(live)
                     self._step(live, finish)
                     self.stats["decode_seconds"] += time.perf_counter() - t
         finally:
@@ -219,8 +221,11 @@ class BatchEngine:
         return firsts
 
     def _step(self, live: dict[int, _Live], finish: Callable[[int, GenResult], None]) -> None:
-        """Decode one token for every live sequence."""
-        seqs = list(live.values())
+        """Decode one token for every live sequence, in slot order: with one KV stream per slot,
+        llama.cpp splits a batch wherever the sequence ids are not in increasing consecutive
+        order, and each piece is a decode of its own (8 sequences out of order decoded at 103
+        tok/s instead of 172, measured on SmolLM2 Q4_1, 2 CPU threads)."""
+        seqs = sorted(live.values(), key=lambda lv: lv.slot)
         b = self.batch
         for i, lv in enumerate(seqs):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = lv.out[-1], lv.n_past, 1, 1
@@ -232,6 +237,25 @@ class BatchEngine:
         for i, lv in enumerate(seqs):
             lv.n_past += 1
             self._take(lv, self._sample(lv, i), live, finish)
+
+    def _compact(self, live: dict[int, _Live]) -> None:
+        """Close the holes left by finished sequences once nothing waits to fill them: the
+        sequence in the highest slot moves into the lowest free one (its KV stream copied
+        whole), until the live slots are consecutive. A batch over slots 0,2,4,6 decodes as
+        four batches of one (39 ms a step against 26 ms for 0,1,2,3, SmolLM2 Q4_1)."""
+        while live:
+            slots = sorted(live)
+            holes = [s for s in range(slots[0], slots[-1]) if s not in live]
+            if not holes:
+                return
+            src, dst = slots[-1], holes[0]
+            lv = live.pop(src)
+            self.lc.llama_memory_seq_rm(self.mem, dst, -1, -1)
+            self.lc.llama_memory_seq_cp(self.mem, src, dst, -1, -1)
+            self.lc.llama_memory_seq_rm(self.mem, src, -1, -1)
+            lv.slot = dst
+            live[dst] = lv
+            self.stats["slot_moves"] += 1
 
     def _take(self, lv: _Live, token: int, live: dict[int, _Live], finish: Callable[[int, GenResult], None]) -> None:
         """Append a sampled token, or end the sequence: end-of-generation token -> STOP,
