@@ -192,10 +192,12 @@ def test_score_writes_scores_plot_and_report_section(tmp_path):
 
     report = (run / "report.md").read_text()
     assert report.startswith("# Evolve report") and "evolve's table" in report
-    table = {m[0]: m[1:] for m in re.findall(r"^\| (\w+) \| (\d+) \| ([\d.-]+) \| ([\d.-]+) \| (\d+) \|$", report, re.M)}
-    assert table["0"] == ("2", "1.50", "1.50", "0")
-    assert table["1"] == ("2", "4.00", "4.00", "1")
-    assert table["all"] == ("4", "2.33", "2.00", "1")
+    table = {m[0]: m[1:] for m in re.findall(
+        r"^\| (\w+) \| (\d+) \| ([\d.-]+) \| ([\d.-]+) \| ([\d.-]+) \| (\d+) \| ([\d.]+) \|$", report, re.M)}
+    assert table["0"] == ("2", "1.50", "1.50", "0.50", "0", "3.0")
+    assert table["1"] == ("2", "4.00", "4.00", "0.00", "1", "6.0")
+    assert table["all"] == ("4", "2.33", "2.00", "1.25", "1", "4.5")
+    assert "Warning" not in report  # 3 ratings, and different ones
 
     # A second run asks nothing (journal), and replaces the section instead of adding one.
     (run / "report.md").write_text(report + "\n## Later section\n\nkeep me\n")
@@ -227,6 +229,21 @@ def test_score_resumes_from_its_journal(tmp_path):
     other = FakeGenerator(lambda req: "5", name="other")
     score(recipe(tmp_path), run, "other", factory=factory({"other": other}))
     assert len(other.requests) == 4
+
+
+def test_a_judge_that_rates_everything_alike_is_called_out(tmp_path):
+    run = tmp_path / "run"
+    seeds = [Record(record_id(None, 0, "seed", f"Task number {i}."), None, "", 0, "seed", f"Task number {i}.",
+                    status=SEED) for i in range(12)]
+    write_jsonl(run / "records.jsonl", [r.to_dict() for r in seeds])
+    alike = FakeGenerator(lambda req: "10" if "number 3." not in req.messages[-1]["content"] else "7", name="judge")
+    score(recipe(tmp_path), run, "judge", factory=factory({"judge": alike}))
+    assert "does not tell instructions apart" in (run / "report.md").read_text()  # 11 of 12 are 10
+
+    varied = FakeGenerator(lambda req: str(1 + len(req.messages[-1]["content"]) % 3), name="judge")
+    (run / "scores.jsonl").unlink()
+    score(recipe(tmp_path), run, "judge", factory=factory({"judge": varied}))
+    assert "does not tell instructions apart" not in (run / "report.md").read_text()
 
 
 def test_score_backend_errors_are_retried_not_guessed(tmp_path):

@@ -283,7 +283,7 @@ def _coerce(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], where, errors)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             errors.append(f"{where}: expected a table, got {type(value).__name__}")
             return tp()

@@ -238,9 +238,9 @@ def run(recipe: Recipe) -> Path:
         journal.append(s.to_dict() for s in seeds)
         rows = [s.to_dict() for s in seeds]
     state = Lineages([Record.from_dict(r) for r in rows if r["status"] == SEED])
-    for r in rows:
-        if r["status"] != SEED:
-            state.add(Record.from_dict(r))
+    for row in rows:
+        if row["status"] != SEED:
+            state.add(Record.from_dict(row))
 
     deduper = Deduper(recipe.dedup)
     if recipe.dedup.against_seeds:

@@ -116,8 +116,9 @@ def score_run(recipe: Recipe, run_dir: Path, judge: str | None, include_eliminat
 
     stats = round_stats(chosen)
     plot_difficulty(run_dir / PLOT, chosen)
-    update_report(run_dir / "report.md", difficulty_section(stats, ident, len(failed), include_eliminated, read))
-    print_summary(run_dir, stats, len(failed))
+    warning = uniform_warning(chosen)
+    update_report(run_dir / "report.md", difficulty_section(stats, ident, len(failed), include_eliminated, read, warning))
+    print_summary(run_dir, stats, len(failed), warning)
     return run_dir / PLOT
 
 
@@ -137,17 +138,51 @@ def round_stats(records: Sequence[Record]) -> list[dict[str, Any]]:
         rows.append({"round": rnd, "n": len(group), "rated": len(vals),
                      "mean": statistics.fmean(vals) if vals else None,
                      "median": statistics.median(vals) if vals else None,
+                     "sd": statistics.pstdev(vals) if vals else None,
                      "unparseable": sum(r.scores.get("difficulty") is None for r in answered),
-                     "failed": len(group) - len(answered)})
+                     "failed": len(group) - len(answered),
+                     # a judge-free view of the same question: evolved instructions grow longer
+                     "words": statistics.fmean(len(r.instruction.split()) for r in group)})
     return rows
+
+
+def same_rating_share(records: Sequence[Record]) -> tuple[int | None, float]:
+    """The most common rating and the share of ratings that are it: near 1 means the judge
+    gives everything the same number and its scores cannot tell instructions apart."""
+    vals = [r.scores["difficulty"] for r in records if r.scores.get("difficulty") is not None]
+    if not vals:
+        return None, 0.0
+    top = statistics.mode(vals)
+    return top, vals.count(top) / len(vals)
+
+
+UNIFORM_SHARE = 0.9  # this share of one rating (over 10 or more) gets a warning in the report
+
+
+def uniform_warning(records: Sequence[Record]) -> str | None:
+    rated = sum(r.scores.get("difficulty") is not None for r in records)
+    top, share = same_rating_share(records)
+    if rated < 10 or share < UNIFORM_SHARE:
+        return None
+    return (f"{share:.0%} of the {rated} ratings are {top}: this judge does not tell instructions apart, so the "
+            "means above say nothing about difficulty. Rate with a stronger judge (`--judge path/to/model.gguf`, "
+            "a few billion parameters or more).")
 
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
+COLUMNS = ("round", "n", "mean", "median", "sd", "unparseable", "words")
+
+
+def _row(s: dict[str, Any]) -> list[str]:
+    return [str(s["round"]), str(s["n"]), _fmt(s["mean"]), _fmt(s["median"]), _fmt(s["sd"]), str(s["unparseable"]),
+            f"{s['words']:.1f}"]
+
+
 def difficulty_section(stats: list[dict[str, Any]], ident: dict[str, Any], failed: int, include_eliminated: bool,
-                       read: ReadReport) -> str:
+                       read: ReadReport, warning: str | None = None) -> str:
     from wizardlite.judge import describe
 
     which = "seeds, kept and eliminated" if include_eliminated else "seeds and kept"
@@ -156,8 +191,11 @@ def difficulty_section(stats: list[dict[str, Any]], ident: dict[str, Any], faile
              "from 1 to 10, replying with the number only (GBNF grammar `" + SCORE_GRAMMAR + "`). Round 0 is the "
              "seeds. Unparseable: replies with no rating in them, left out of the mean and median.", "",
              f"![difficulty per round]({PLOT})", "",
-             table_md(["round", "n", "mean", "median", "unparseable"],
-                      [[s["round"], s["n"], _fmt(s["mean"]), _fmt(s["median"]), s["unparseable"]] for s in stats]), ""]
+             table_md(list(COLUMNS), [_row(s) for s in stats]), "",
+             "sd: standard deviation of the ratings. words: mean length of the instructions in words, a measure "
+             "that needs no judge.", ""]
+    if warning:
+        lines += [f"**Warning:** {warning}", ""]
     if any(s["failed"] for s in stats):
         lines += [f"{stats[-1]['failed']} instruction(s) got no reply (backend errors, {failed} this session): "
                   "run the command again to rate them.", ""]
@@ -211,16 +249,18 @@ def plot_difficulty(path: Path, records: Sequence[Record]) -> None:
     plt.close(fig)
 
 
-def print_summary(run_dir: Path, stats: list[dict[str, Any]], failed: int) -> None:
+def print_summary(run_dir: Path, stats: list[dict[str, Any]], failed: int, warning: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"difficulty: {run_dir}")
-    for col in ("round", "n", "mean", "median", "unparseable"):
+    for col in COLUMNS:
         table.add_column(col, justify="right")
     for s in stats:
-        table.add_row(str(s["round"]), str(s["n"]), _fmt(s["mean"]), _fmt(s["median"]), str(s["unparseable"]))
+        table.add_row(*_row(s))
     Console().print(table)
+    if warning:
+        Console().print(f"[yellow]{warning}[/]")
     if failed:
         Console().print(f"[yellow]{failed} rating request(s) failed in the backend: run the command again to retry them[/]")
     Console().print(f"plot: {run_dir / PLOT} ; report: {run_dir / 'report.md'}")
