@@ -2,7 +2,7 @@
 and prompt tokens evaluated with vs. without shared-prefix reuse, side by side in one process
 on the same GGUF and the same real evolution prompts.
 
-Run as: python benchmarks/bench_generate.py [--model PATH] [--n 16] [--parallel 8] [--max-tokens 64]
+Run as: python benchmarks/bench_generate.py [--model PATH] [--n 32] [--parallel 8] [--max-tokens 64]
 
 Three runs over the same prompts (greedy, so their texts can be compared):
   sequential   parallel=1, prefix reuse off   (one sequence at a time, as most local tools do)
@@ -109,7 +109,7 @@ def run_mode(name: str, cfg, requests) -> dict:  # noqa: ANN001
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="smollm2", help="model name or .gguf path (default: the embedded SmolLM2)")
-    ap.add_argument("--n", type=int, default=16, help="evolution prompts (default 16, the evolver's chunk size)")
+    ap.add_argument("--n", type=int, default=32, help="evolution prompts (default 32, the evolver's chunk size)")
     ap.add_argument("--parallel", type=int, default=8, help="sequences decoded together in the batched runs")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--n-ctx", type=int, default=1024, help="context per sequence")

@@ -335,6 +335,19 @@ def test_compare_position_biased_judge_gives_ties_and_flips(tmp_path):
                                                                                          2 * N_ITEMS)
 
 
+def test_a_positional_judge_is_called_out_once_there_are_enough_pairs():
+    from wizardlite.compare_report import consistency, position_flags
+
+    def rows(n, flips):
+        return [{"flipped": i < flips, "position_a_first": "A", "position_b_first": "A" if i < flips else "B"}
+                for i in range(n)]
+
+    assert "follows position" in position_flags(consistency(rows(12, 12)))[0]
+    assert "24 of 24 picks" in position_flags(consistency(rows(12, 12)))[0]
+    assert position_flags(consistency(rows(12, 6))) == []  # half flipped: not above the line
+    assert position_flags(consistency(rows(6, 6))) == []  # too few pairs to say
+
+
 def test_compare_unparseable_replies_are_left_out(tmp_path):
     replies = iter(["A", "I am not sure", "B", "B"] + ["tie"] * 100)
     gens = contestants(lambda req: next(replies))

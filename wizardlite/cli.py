@@ -197,7 +197,7 @@ def models() -> None:
 
     table = Table(title="models")
     for col in ("name", "kind", "path", "source", "note"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # a path cut to "…" cannot be copied
     for e in available():
         path = str(e.path) if e.path and e.path.exists() else f"[red]missing[/] {e.path or ''}"
         table.add_row(e.name, e.kind, path, e.source, e.note)

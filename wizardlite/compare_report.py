@@ -57,7 +57,19 @@ def summarize(rows: Sequence[dict[str, Any]], items: Sequence[TestItem], answers
     return {"items": len(items), "judged": len(rows), "not_judged": len(items) - len(rows),
             "missing_answers": {s: len(ids - set(answers[s])) for s in ("a", "b")},
             "groups": groups, "consistency": consistency(rows), "cut": count_cut(rows),
-            "flags": flags(idents), "models": idents}
+            "flags": flags(idents) + position_flags(consistency(rows)), "models": idents}
+
+
+POSITION_FLIP = 0.5  # above this flip rate (over 10 or more pairs) the verdicts are called positional
+
+
+def position_flags(c: dict[str, Any]) -> list[str]:
+    """A warning when the judge's verdicts follow the order of the answers more than their content."""
+    if c["both_parsed"] < 10 or c["flip_rate"] is None or c["flip_rate"] <= POSITION_FLIP:
+        return []
+    return [f"the verdict flipped with the order in {c['flipped']} of {c['both_parsed']} pairs and "
+            f"{c['first_shown']} of {c['positional_picks']} picks went to the answer shown first: this judge follows "
+            "position, not content, so the ties above say nothing about A and B; use a stronger judge"]
 
 
 # ---------------------------------------------------------------------------- outputs

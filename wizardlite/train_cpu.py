@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,11 @@ def load_lora_model(cfg: FinetuneConfig, base_dir: Path) -> Any:
     lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
                       target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
     try:
-        return get_peft_model(model, lora)
+        with warnings.catch_warnings():
+            # PEFT asks transformers for a property that transformers 5 renamed: a FutureWarning
+            # meant for PEFT's authors, not for our users.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return get_peft_model(model, lora)
     except ValueError as e:
         raise ConfigError(f"finetune.target_modules {list(cfg.target_modules)} do not fit this model ({e})") from None
 
