@@ -108,7 +108,7 @@ def run_mode(name: str, cfg, requests) -> dict:  # noqa: ANN001
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="smollm2", help="model name or .gguf path (default: the embedded SmolLM2)")
+    ap.add_argument("--model", default="smollm2-q8_0", help="model name or .gguf path (default: the evolver of recipes/default.toml)")
     ap.add_argument("--n", type=int, default=32, help="evolution prompts (default 32, the evolver's chunk size)")
     ap.add_argument("--parallel", type=int, default=8, help="sequences decoded together in the batched runs")
     ap.add_argument("--max-tokens", type=int, default=64)

@@ -126,3 +126,29 @@ def test_cli_commands_exit_zero(command: str, monkeypatch, tmp_path: Path):
     result = CliRunner().invoke(app, [command])
     assert result.exit_code == 0, result.output
     assert "smollm2" in result.output
+
+
+def test_requantising_to_an_unknown_type_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="q8_0"):
+        models.requantized(tmp_path / "x.gguf", "q3_xs", tmp_path)
+
+
+@pytest.mark.slow
+def test_derived_q8_0_is_built_once_and_loads(tmp_path):
+    pytest.importorskip("llama_cpp")
+    import gguf
+
+    from wizardlite.backends import GenRequest, Sampling, user
+    from wizardlite.backends.llamacpp import LlamaCppGenerator
+    from wizardlite.config import BackendConfig
+
+    path = models.resolve("smollm2-q8_0", models_dir=tmp_path)
+    assert path.parent == tmp_path / "cache" and path.name.endswith(".Q8_0.gguf")
+    types = {t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
+    assert "Q8_0" in types and "Q4_1" not in types
+    stamp = path.stat().st_mtime_ns
+    assert models.resolve("smollm2-q8_0", models_dir=tmp_path) == path and path.stat().st_mtime_ns == stamp
+    assert not list((tmp_path / "cache").glob(".*.tmp"))
+    with LlamaCppGenerator(BackendConfig(model=str(path), parallel=2, n_ctx=256, n_threads=1)) as gen:
+        out = gen.generate([GenRequest(user("Name a colour."), Sampling(temperature=0, max_tokens=8))])
+    assert out[0].text.strip() and out[0].completion_tokens > 0

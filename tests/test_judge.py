@@ -434,6 +434,9 @@ def test_same_model_by_sha256_or_path(tmp_path, monkeypatch):
     assert ids[x]["backend"] == "llamacpp" and len(ids[x]["sha256"]) == 64
     assert same_model(ids[x], ids[copy]) and not same_model(ids[x], ids[other])
     assert same_model(ids[x], {"path": ids[x]["path"]})
+    # A requantised copy is its source's weights, rounded again: same model for the flag.
+    requant = {"backend": "llamacpp", "sha256": "f" * 64, "derived_from": ids[x]["sha256"]}
+    assert same_model(requant, ids[x]) and same_model(ids[copy], requant) and not same_model(requant, ids[other])
     url = backend_for("http://127.0.0.1:8080/v1/", base)
     assert (url.backend, url.endpoints) == ("http", ("http://127.0.0.1:8080/v1",))
     assert same_model(identity(url), identity(url))

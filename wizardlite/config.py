@@ -50,7 +50,10 @@ class BackendConfig:
     """How to reach a model. Shared by the evolver, the answerer and the judge."""
 
     backend: str = "llamacpp"  # llamacpp | http | fake
-    model: str = "smollm2"  # a name from `wizardlite models`, or a path to a .gguf
+    # a name from `wizardlite models`, or a path to a .gguf. smollm2-q8_0 is the embedded SmolLM2
+    # requantised from Q4_1 to Q8_0 on first use: 96% next-token agreement with the shipped file, and
+    # llama.cpp reads prompts and decodes batches faster in Q8_0 on CPUs (benchmarks/README.md)
+    model: str = "smollm2-q8_0"
     endpoints: tuple[str, ...] = ()  # http backend: OpenAI-compatible base URLs, e.g. http://127.0.0.1:8080/v1
     api_key: str = ""
     n_ctx: int = 2048  # context per sequence

