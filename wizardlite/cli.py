@@ -193,13 +193,16 @@ def models() -> None:
     """List the models wizardlite can use without any download."""
     from rich.table import Table
 
-    from wizardlite.models import available
+    from wizardlite.models import available, requantized_path
 
     table = Table(title="models")
     for col in ("name", "kind", "path", "source", "note"):
         table.add_column(col, overflow="fold")  # a path cut to "…" cannot be copied
     for e in available():
         path = str(e.path) if e.path and e.path.exists() else f"[red]missing[/] {e.path or ''}"
+        if e.derive and e.path and e.path.exists():
+            made = requantized_path(e.path, e.derive)
+            path = str(made) if made.exists() else f"{made} (made on first use from {e.path.name})"
         table.add_row(e.name, e.kind, path, e.source, e.note)
     Console().print(table)
 

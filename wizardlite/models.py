@@ -33,6 +33,11 @@ class ModelEntry:
 QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
 
 
+def requantized_path(src: Path, qtype: str, models_dir: Path = MODELS_DIR) -> Path:
+    """Where `requantized` keeps its file (it may not exist yet)."""
+    return models_dir / "cache" / f"{src.stem}-{model_sha256(src)[:12]}.{qtype.upper()}.gguf"
+
+
 def requantized(src: Path, qtype: str, models_dir: Path = MODELS_DIR) -> Path:
     """`src` requantised to `qtype` by llama.cpp, built once into <models_dir>/cache/ and named
     after the source's hash, so a changed source makes a new file. Requantising an already
@@ -40,7 +45,7 @@ def requantized(src: Path, qtype: str, models_dir: Path = MODELS_DIR) -> Path:
     is small (benchmarks/bench_quant.py measures it)."""
     if qtype not in QUANT_TYPES:
         raise ModelError(f"cannot requantise to '{qtype}': use one of {', '.join(QUANT_TYPES)}")
-    out = models_dir / "cache" / f"{src.stem}-{model_sha256(src)[:12]}.{qtype.upper()}.gguf"
+    out = requantized_path(src, qtype, models_dir)
     if out.is_file():
         return out
     import llama_cpp as lc
