@@ -12,7 +12,6 @@ Layouts, detected line by line:
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.records import ReadReport, content_hash
+from wizardlite.records import ReadReport, content_hash, iter_jsonl_numbered
 
 IGNORE = -100  # label of a token the loss skips (PyTorch's cross_entropy default)
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -89,17 +88,10 @@ def read_conversations(path: str | Path) -> tuple[list[list[dict[str, str]]], Re
     report = ReadReport(str(p))
     formats: Counter[str] = Counter()
     out = []
-    with open(p, encoding="utf-8") as f:
-        lines = list(enumerate(f, start=1))
-    for n, line in lines:
-        if not line.strip():
-            continue
+    for n, obj in iter_jsonl_numbered(p, report):
         try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError("not a JSON object")
             layout, messages = to_messages(obj)
-        except ValueError as e:  # json.JSONDecodeError is a ValueError
+        except ValueError as e:
             report.skip(n, str(e))
             continue
         report.rows += 1

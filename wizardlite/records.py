@@ -105,9 +105,12 @@ def iter_jsonl(path: str | Path, report: ReadReport | None = None) -> Iterator[d
         yield obj
 
 
-def iter_jsonl_numbered(path: str | Path, report: ReadReport | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Like `iter_jsonl`, with each object's line number."""
-    with open(path, encoding="utf-8") as f:
+def iter_jsonl_numbered(path: str | Path, report: ReadReport | None = None,
+                        errors: str = "strict") -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like `iter_jsonl`, with each object's line number. `errors` is how undecodable bytes are
+    handled ("replace" for files written by other tools). Counting usable rows is the
+    caller's business: what counts as usable differs (a record, a seed, a conversation)."""
+    with open(path, encoding="utf-8", errors=errors) as f:
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -119,10 +122,8 @@ def iter_jsonl_numbered(path: str | Path, report: ReadReport | None = None) -> I
                 continue
             if not isinstance(obj, dict):
                 if report is not None:
-                    report.skip(n, "not a JSON object")
+                    report.skip(n, f"not a JSON object ({type(obj).__name__})")
                 continue
-            if report is not None:
-                report.rows += 1
             yield n, obj
 
 
@@ -134,6 +135,9 @@ def read_records(path: str | Path, report: ReadReport | None = None) -> list[Rec
         except (TypeError, ValueError) as e:
             if report is not None:
                 report.skip(n, f"not a record: {e}")
+            continue
+        if report is not None:
+            report.rows += 1
     return out
 
 

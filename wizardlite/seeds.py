@@ -19,7 +19,7 @@ from typing import Any
 
 from wizardlite.config import SeedsConfig
 from wizardlite.errors import DataError
-from wizardlite.records import SEED, ReadReport, Record, record_id
+from wizardlite.records import SEED, ReadReport, Record, iter_jsonl_numbered, record_id
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
 _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
@@ -54,19 +54,7 @@ def _detect_format(path: Path) -> str:
 
 
 def _read_jsonl(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                report.skip(n, f"invalid JSON: {e.msg}")
-                continue
-            if not isinstance(obj, dict):
-                report.skip(n, f"not a JSON object ({type(obj).__name__})")
-                continue
-            yield n, obj
+    return iter_jsonl_numbered(path, report, errors="replace")  # seed files come from anywhere
 
 
 def _read_json(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
