@@ -17,17 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from wizardlite.config import Recipe
+from wizardlite.progress import bar
 from wizardlite.records import (
     DUPLICATE,
     ELIMINATED,
@@ -71,10 +65,7 @@ class _Display:
 def progress_display(total: int, state: Any) -> Iterator[_Display]:
     done = [r for r in state.records if r.status != SEED]
     counts: Counter[str] = Counter(r.status for r in done)
-    progress = Progress(
-        TextColumn("[bold]round {task.fields[round]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-    )
+    progress = bar("[bold]round {task.fields[round]}", "{task.fields[stats]}", console=console)
     task = progress.add_task("evolve", total=total, completed=len(done), round=1, stats="")
     with progress:
         d = _Display(progress, task, counts)

@@ -318,17 +318,10 @@ def read_testset(path: Path, cfg: JudgeConfig) -> tuple[list[TestItem], ReadRepo
 def progress_bar(description: str, total: int, done: int = 0) -> Iterator[Callable[[], None]]:
     """A progress bar on stderr; yields a function that advances it by one."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
-    progress = Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=Console(stderr=True))
+    from wizardlite.progress import bar
+
+    progress = bar(f"[bold]{description}", console=Console(stderr=True))
     task = progress.add_task(description, total=total, completed=done)
     with progress:
         yield lambda: progress.advance(task)

@@ -228,15 +228,7 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, out
 
 
 def _progress(console: Console) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from wizardlite.progress import bar
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    return bar("[bold]{task.description}", "loss {task.fields[loss]}", "{task.fields[tps]} tok/s", console=console,
+               eta_label="ETA")
