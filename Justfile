@@ -42,8 +42,11 @@ bench *ARGS:
 bench-finetune *ARGS:
     HF_HUB_OFFLINE=1 python benchmarks/bench_finetune.py {{ARGS}}
 
+# ruff, mypy, and the import rule (core <- backends <- stages <- cli; stages never import each other)
 lint:
     ruff check wizardlite tests benchmarks
+    mypy wizardlite
+    lint-imports
 
 models:
     wizardlite models

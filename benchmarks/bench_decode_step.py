@@ -34,7 +34,8 @@ def main() -> None:
     import llama_cpp as lc
 
     from wizardlite import models
-    from wizardlite.backends.llamacpp import _quiet_llama_logs, physical_cores
+    from wizardlite.backends.hardware import physical_cores
+    from wizardlite.backends.llamacpp import _quiet_llama_logs
 
     path = models.resolve(args.model)
     threads = args.threads or physical_cores()

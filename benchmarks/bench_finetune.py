@@ -29,7 +29,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `wizardlite finetune` does; see wizardlite/finetune.py
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `wizardlite finetune` does; see wizardlite/finetune/__init__.py
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -38,10 +38,10 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 def setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list]:
     import dataclasses
 
-    from wizardlite import ft_data
-    from wizardlite.config import FinetuneConfig
-    from wizardlite.convert import base_folder
+    from wizardlite.finetune import data as ft_data
     from wizardlite.finetune import load_tokenizer
+    from wizardlite.gguf.to_hf import base_folder
+    from wizardlite.recipe import FinetuneConfig
 
     cfg = dataclasses.replace(FinetuneConfig(), batch_size=args.batch_size, max_length=args.max_length,
                               rank=args.rank, alpha=2 * args.rank, dropout=args.dropout)
@@ -75,8 +75,8 @@ def plain_step(model: Any, batch: dict, opt: Any) -> int:
 def bench_cpu(args: argparse.Namespace) -> dict[str, float]:
     import torch
 
-    from wizardlite import train_cpu
-    from wizardlite.ft_data import collate
+    from wizardlite.finetune import cpu as train_cpu
+    from wizardlite.finetune.data import collate
 
     cfg, base, tok, steps = setup(args)
     pad = int(tok.pad_token_id)
@@ -119,8 +119,8 @@ def bench_trl(args: argparse.Namespace, variant: str) -> float:
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from wizardlite import ft_data
-    from wizardlite.convert import base_folder
+    from wizardlite.finetune import data as ft_data
+    from wizardlite.gguf.to_hf import base_folder
 
     base = base_folder(args.base)
     convs, _, _ = ft_data.read_conversations(args.data)
@@ -160,7 +160,7 @@ def gpu_one(args: argparse.Namespace) -> None:
     """One engine on the GPU, in this process: print a JSON line with tokens/s and peak memory."""
     import torch
 
-    from wizardlite.ft_data import collate
+    from wizardlite.finetune.data import collate
 
     if args.gpu_one == "unsloth":
         from unsloth import FastLanguageModel  # first, so that it can patch transformers

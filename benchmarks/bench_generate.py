@@ -121,8 +121,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from wizardlite.backends import GenRequest, Sampling, user
-    from wizardlite.config import OPERATIONS_GENERAL, BackendConfig
-    from wizardlite.operations import build_prompt
+    from wizardlite.evolve.operations import build_prompt
+    from wizardlite.recipe import OPERATIONS_GENERAL, BackendConfig
 
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
                    if k in os.environ)

@@ -50,8 +50,8 @@ def main() -> None:
     from wizardlite import models
     from wizardlite.backends import GenRequest, Sampling, user
     from wizardlite.backends.llamacpp import LlamaCppGenerator
-    from wizardlite.config import OPERATIONS_GENERAL, BackendConfig
-    from wizardlite.operations import build_prompt
+    from wizardlite.evolve.operations import build_prompt
+    from wizardlite.recipe import OPERATIONS_GENERAL, BackendConfig
 
     print("$ python " + " ".join(sys.argv))
     src = models.resolve(args.model)

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from wizardlite.config import load_recipe, recipe_from_dict
 from wizardlite.errors import ConfigError
+from wizardlite.recipe import load_recipe, recipe_from_dict
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
 
@@ -30,8 +30,12 @@ def test_unknown_keys_are_reported_together_with_their_names():
 
 
 def test_type_errors_and_bad_values_name_the_key():
+    from wizardlite.backends import check_recipe as backends_check
+    from wizardlite.evolve import check_recipe as evolve_check
+
     with pytest.raises(ConfigError) as e:
-        recipe_from_dict({"evolve": {"rounds": "four", "operations": {"teleport": 1}}, "dedup": {"threshold": 1.5}})
+        recipe_from_dict({"evolve": {"rounds": "four", "operations": {"teleport": 1}}, "dedup": {"threshold": 1.5}},
+                         checks=(backends_check, evolve_check))
     msg = str(e.value)
     assert "evolve.rounds: expected int" in msg
     assert "teleport" in msg
@@ -60,3 +64,19 @@ def test_missing_and_invalid_recipe_files(tmp_path):
     bad.write_text("[evolve\nrounds = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_recipe(bad)
+
+
+def test_every_section_is_checked_the_judge_section_included():
+    with pytest.raises(ConfigError) as e:
+        recipe_from_dict({"judge": {"limit": -5, "judge_temperature": 99}})
+    assert "judge.limit must be >= 0" in str(e.value) and "judge.judge_temperature" in str(e.value)
+
+
+def test_registries_check_backend_names_and_their_needs():
+    from wizardlite.backends import check_recipe
+
+    with pytest.raises(ConfigError) as e:
+        recipe_from_dict({"evolver": {"backend": "vllm"}, "answerer": {"backend": "http"}}, checks=(check_recipe,))
+    msg = str(e.value)
+    assert "evolver.backend: 'vllm' is not one of llamacpp, http, fake" in msg
+    assert "answerer.endpoints: the http backend needs at least one URL" in msg

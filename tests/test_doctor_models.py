@@ -9,9 +9,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from wizardlite import doctor, models
+from wizardlite import models
 from wizardlite.cli import app
 from wizardlite.errors import ModelError
+from wizardlite.tools import doctor
 
 KEYS = {"evolver.parallel", "evolver.n_threads", "evolver.n_gpu_layers", "finetune.engine"}
 
@@ -65,7 +66,7 @@ def test_a_failing_check_becomes_a_line(monkeypatch):
 
 
 def test_missing_package_gives_install_hint(monkeypatch):
-    monkeypatch.setattr(doctor, "_version", lambda dist: None)
+    monkeypatch.setattr(doctor, "dist_version", lambda dist: None)
     check = doctor._package_check("sentence_transformers", "sentence-transformers", "pip install sentence-transformers")
     assert check.status == doctor.MISSING and "pip install sentence-transformers" in check.detail
     hw = doctor.Hardware(physical_cores=2, logical_cores=2, ram_gb=4)
@@ -140,7 +141,7 @@ def test_derived_q8_0_is_built_once_and_loads(tmp_path):
 
     from wizardlite.backends import GenRequest, Sampling, user
     from wizardlite.backends.llamacpp import LlamaCppGenerator
-    from wizardlite.config import BackendConfig
+    from wizardlite.recipe import BackendConfig
 
     path = models.resolve("smollm2-q8_0", models_dir=tmp_path)
     assert path.parent == tmp_path / "cache" and path.name.endswith(".Q8_0.gguf")

@@ -1,8 +1,7 @@
 import pytest
 
 from wizardlite.backends import CONTEXT, LENGTH, STOP, GenResult
-from wizardlite.config import EliminateConfig
-from wizardlite.eliminate import (
+from wizardlite.evolve.rules import (
     ANSWER_CUT_OFF,
     COPIED_PROMPT,
     EMPTY,
@@ -16,6 +15,7 @@ from wizardlite.eliminate import (
     equality_request,
     parse_equality,
 )
+from wizardlite.recipe import EliminateConfig
 
 ON = EliminateConfig()
 OFF = EliminateConfig(no_gain=False, sorry_short=False, stopwords_only=False, copied_prompt=False,

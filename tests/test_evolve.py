@@ -8,10 +8,10 @@ import pytest
 
 from wizardlite.backends import LENGTH, GenResult
 from wizardlite.backends.fake import FakeGenerator
-from wizardlite.config import DedupConfig, recipe_from_dict
-from wizardlite.dedup import Deduper
-from wizardlite.evolve import Lineages, Models, choose_operation, evolve_chunk
-from wizardlite.operations import OPERATIONS, PARENT_MARKER
+from wizardlite.evolve.dedup import Deduper
+from wizardlite.evolve.operations import OPERATIONS, PARENT_MARKER
+from wizardlite.evolve.step import Lineages, Models, choose_operation, evolve_chunk
+from wizardlite.recipe import DedupConfig, recipe_from_dict
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, Record, read_records, record_id
 
 ASSETS = Path(__file__).parent / "assets"

@@ -15,8 +15,8 @@ ASSETS = Path(__file__).parent / "assets"
 @pytest.mark.slow
 def test_real_evolve_run_is_consistent(tmp_path):
     pytest.importorskip("llama_cpp")
-    from wizardlite.config import recipe_from_dict
     from wizardlite.evolve import run
+    from wizardlite.recipe import recipe_from_dict
     from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, read_records
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1"

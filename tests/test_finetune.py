@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import tiny_llama
 
-from wizardlite import ft_data
-from wizardlite.config import Recipe, load_recipe
 from wizardlite.errors import ConfigError, DataError, ModelError
+from wizardlite.finetune import data as ft_data
+from wizardlite.layout import FinetuneLayout
+from wizardlite.recipe import Recipe, load_recipe
 
 ASSETS = Path(__file__).parent / "assets"
 MESSAGES = ASSETS / "ft_messages.jsonl"
@@ -124,11 +125,11 @@ def test_lora_changes_only_the_adapter_and_merges_exactly(tiny: Path, tokenizer,
     from rich.console import Console
     from safetensors.torch import load_file
 
-    from wizardlite import train_cpu
+    from wizardlite.finetune import cpu as train_cpu
 
     cfg = recipe(tiny, tmp_path).finetune
     data = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.1, 0)
-    model, result = train_cpu.train(cfg, tiny, data, tokenizer.pad_token_id, tmp_path, "fp", Console(quiet=True))
+    model, result = train_cpu.train(cfg, tiny, data, tokenizer.pad_token_id, FinetuneLayout(tmp_path), "fp", Console(quiet=True))
     base = load_file(str(tiny / "model.safetensors"))
     layer = model.base_model.model.model.layers[0].self_attn.q_proj
     assert torch.equal(layer.base_layer.weight, base["model.layers.0.self_attn.q_proj.weight"])
@@ -175,7 +176,7 @@ def test_outputs_and_resolved_recipe(tiny: Path, tmp_path: Path):
     from rich.console import Console
 
     from wizardlite import __version__, finetune
-    from wizardlite.records import file_sha256
+    from wizardlite.io import file_sha256
 
     out = finetune.run(recipe(tiny, tmp_path / "ft"), console=Console(quiet=True))
     for name in ("adapter/adapter_model.safetensors", "merged/model.safetensors", "merged/tokenizer.json",
@@ -203,7 +204,7 @@ def test_unsloth_without_a_gpu_is_a_config_error(monkeypatch: pytest.MonkeyPatch
 
 
 def test_missing_or_wrong_base_is_a_model_error(tmp_path: Path):
-    from wizardlite.convert import base_folder
+    from wizardlite.gguf.to_hf import base_folder
 
     with pytest.raises(ModelError):
         base_folder(str(tmp_path / "nothing-here"))
@@ -216,7 +217,8 @@ def test_missing_or_wrong_base_is_a_model_error(tmp_path: Path):
 def test_out_of_memory_names_the_settings_to_lower(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from rich.console import Console
 
-    from wizardlite import finetune, train_cpu
+    from wizardlite import finetune
+    from wizardlite.finetune import cpu as train_cpu
 
     def oom(*args, **kwargs):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes")
@@ -239,7 +241,7 @@ def test_embedded_model_end_to_end(tmp_path: Path):
 
     from wizardlite import finetune
     from wizardlite.cli import app
-    from wizardlite.convert import base_folder
+    from wizardlite.gguf.to_hf import base_folder
 
     try:
         base_folder("smollm2")

@@ -18,7 +18,8 @@ import pytest
 import tiny_llama
 
 from wizardlite.errors import ModelError
-from wizardlite.gguf_llama import GGUFFile, detect_pre, gguf_name, hf_name, permute_qk, unpermute_qk
+from wizardlite.gguf.archs import detect_pre, gguf_name, hf_name, permute_qk, unpermute_qk
+from wizardlite.gguf.reader import GGUFFile
 
 F16_TOL, Q8_TOL = 0.02, 0.15  # max |logit difference| on the tiny model (measured: 0.003, 0.09)
 
@@ -30,7 +31,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from wizardlite.export_gguf import export_folder
+    from wizardlite.gguf.from_hf import export_folder
 
     out = tmp_path_factory.mktemp("gguf")
     return {t: export_folder(tiny, out / f"tiny-{t}.gguf", t) for t in ("f16", "q8_0")}
@@ -91,7 +92,7 @@ def test_gguf_converts_back_to_the_same_model(tiny: Path, exported: dict[str, Pa
     """Our exporter and two independent readers agree: the permutation is llama.cpp's."""
     from safetensors.numpy import load_file
 
-    from wizardlite.convert import SOURCE, from_gguf
+    from wizardlite.gguf.to_hf import SOURCE, from_gguf
 
     folder = from_gguf(exported["f16"], tmp_path, fast=fast)
     assert json.loads((folder / SOURCE).read_text())["converter"] == ("wizardlite" if fast else "transformers")
@@ -102,7 +103,7 @@ def test_gguf_converts_back_to_the_same_model(tiny: Path, exported: dict[str, Pa
 
 
 def test_reused_conversion_is_hash_checked(tiny: Path, exported: dict[str, Path], tmp_path: Path):
-    from wizardlite.convert import SOURCE, from_gguf
+    from wizardlite.gguf.to_hf import SOURCE, from_gguf
 
     folder = from_gguf(exported["q8_0"], tmp_path)
     stamp = folder / SOURCE
@@ -114,7 +115,7 @@ def test_reused_conversion_is_hash_checked(tiny: Path, exported: dict[str, Path]
 def test_export_refuses_other_architectures(tiny: Path, tmp_path: Path):
     from transformers import AutoConfig, AutoTokenizer
 
-    from wizardlite.export_gguf import write_gguf
+    from wizardlite.gguf.from_hf import write_gguf
 
     config = AutoConfig.from_pretrained(str(tiny))
     config.model_type = "gpt2"
@@ -165,8 +166,8 @@ def test_embedded_model_round_trip(tmp_path: Path):
     pytest.importorskip("llama_cpp")
     from transformers import AutoTokenizer
 
-    from wizardlite.convert import base_folder
-    from wizardlite.export_gguf import export_folder
+    from wizardlite.gguf.from_hf import export_folder
+    from wizardlite.gguf.to_hf import base_folder
 
     try:
         folder = base_folder("smollm2")

@@ -21,8 +21,8 @@ import pytest
 
 from wizardlite.backends import CONTEXT, ERROR, LENGTH, STOP, GenRequest, GenResult, Sampling, user
 from wizardlite.backends.http import HttpGenerator
-from wizardlite.config import BackendConfig
 from wizardlite.errors import BackendError
+from wizardlite.recipe import BackendConfig
 
 Reply = tuple[int, Any]  # (HTTP status, JSON body or raw text)
 
@@ -348,7 +348,7 @@ def test_real_fleet_all_dead_raises(llama_server):
 
 
 def test_parallel_zero_means_the_suggested_number_in_flight():
-    from wizardlite.doctor import HTTP_IN_FLIGHT
+    from wizardlite.backends.hardware import HTTP_IN_FLIGHT
 
     gen = HttpGenerator(cfg(dead_url(), parallel=0))  # model named: nothing is asked of the endpoint
     assert gen.cfg.parallel == HTTP_IN_FLIGHT

@@ -9,25 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from wizardlite.backends import ERROR, GenResult
+from wizardlite.backends import ERROR, GenResult, ModelIdentity, identity
 from wizardlite.backends.fake import FakeGenerator
-from wizardlite.compare import combine, to_model
-from wizardlite.compare_report import tally
-from wizardlite.config import BackendConfig, JudgeConfig, recipe_from_dict
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.judge import (
-    backend_for,
-    band,
-    compare,
-    identity,
-    parse_score,
-    parse_verdict,
-    read_testset,
-    same_model,
-    score,
-    wilson,
-)
-from wizardlite.records import ELIMINATED, KEPT, SEED, Journal, Record, read_records, record_id, write_jsonl
+from wizardlite.io import Journal, write_jsonl
+from wizardlite.judge import compare, score
+from wizardlite.judge.contestants import backend_for
+from wizardlite.judge.judgement import combine, to_model
+from wizardlite.judge.replies import parse_score, parse_verdict
+from wizardlite.judge.score import load_scores
+from wizardlite.judge.stats import band, tally, wilson
+from wizardlite.judge.testset import read_testset
+from wizardlite.recipe import BackendConfig, JudgeConfig, recipe_from_dict
+from wizardlite.records import ELIMINATED, KEPT, SEED, Record, read_records, record_id
 
 ASSETS = Path(__file__).parent / "assets"
 TESTSET = ASSETS / "judge_testset.jsonl"
@@ -106,11 +100,10 @@ def test_wilson_matches_published_values():
 
 
 def test_tally_counts_rates_and_intervals_by_hand():
-    rows = [{"verdict": v} for v in ("a", "a", "a", "b", "tie", None)]
-    t = tally("overall", rows)
-    assert (t["n"], t["a"], t["b"], t["tie"], t["unparseable"]) == (5, 3, 1, 1, 1)
-    assert t["a_rate"] == pytest.approx(0.6) and t["b_rate"] == pytest.approx(0.2)
-    assert t["a_ci"] == pytest.approx([0.2307, 0.8824], abs=1e-3)  # Wilson for 3 of 5, by hand
+    t = tally("overall", ["a", "a", "a", "b", "tie", None])
+    assert (t.n, t.a, t.b, t.tie, t.unparseable) == (5, 3, 1, 1, 1)
+    assert t.a_rate == pytest.approx(0.6) and t.b_rate == pytest.approx(0.2)
+    assert t.a_ci == pytest.approx([0.2307, 0.8824], abs=1e-3)  # Wilson for 3 of 5, by hand
 
 
 def test_position_swap_rule():
@@ -165,6 +158,16 @@ def make_run(run: Path) -> list[Record]:
     return rows
 
 
+def rated(run: Path) -> dict[str, dict]:
+    """The judge's scores by instruction, joined with the records the way the reports join them."""
+    scores = load_scores(run)
+    out = {}
+    for r in read_records(run / "records.jsonl"):
+        row = scores.get(r.id)
+        out[r.instruction] = {"difficulty": row["difficulty"], "difficulty_raw": row["raw"]} if row else {}
+    return out
+
+
 SCORE_REPLIES = {"Say hi.": "1", "Add 2 and 3.": "2/10", "Say hi in French, formally.": "I'd rate it 4.",
                  "Add 2 and 3, then square it.": "no idea", "Say hi in Klingon.": "9"}
 
@@ -177,21 +180,25 @@ def score_reply(req):
 def test_score_writes_scores_plot_and_report_section(tmp_path):
     run = tmp_path / "run"
     make_run(run)
+    records_before = (run / "records.jsonl").read_bytes()
     judge = FakeGenerator(score_reply, name="judge")
     png = score(recipe(tmp_path), run, "judge", factory=factory({"judge": judge}))
 
     assert png == run / "difficulty.png" and png.read_bytes()[:4] == b"\x89PNG"
     assert len(judge.requests) == 4  # seeds and kept only
     assert all(r.task == "score" and r.grammar == 'root ::= [1-9] | "10"' for r in judge.requests)
-    by = {r.instruction: r for r in read_records(run / "records.jsonl")}
-    assert len(by) == 6  # every record kept, in the rewrite
-    assert by["Say hi."].scores == {"difficulty": 1, "difficulty_raw": "1"}
-    assert by["Add 2 and 3."].scores["difficulty"] == 2
-    assert by["Add 2 and 3, then square it."].scores == {"difficulty": None, "difficulty_raw": "no idea"}
-    assert by["Say hi in Klingon."].scores == {} and by["Say hi in French, formally!"].scores == {}
+    # evolve's files are left as they were: the judge writes only its own
+    assert (run / "records.jsonl").read_bytes() == records_before
+    assert (run / "report.md").read_text() == "# Evolve report\n\n## Per round\n\nevolve's table\n"
+    by = rated(run)
+    assert len(by) == 6
+    assert by["Say hi."] == {"difficulty": 1, "difficulty_raw": "1"}
+    assert by["Add 2 and 3."]["difficulty"] == 2
+    assert by["Add 2 and 3, then square it."] == {"difficulty": None, "difficulty_raw": "no idea"}
+    assert by["Say hi in Klingon."] == {} and by["Say hi in French, formally!"] == {}
 
-    report = (run / "report.md").read_text()
-    assert report.startswith("# Evolve report") and "evolve's table" in report
+    report = (run / "difficulty.md").read_text()
+    assert report.startswith("# Difficulty")
     table = {m[0]: m[1:] for m in re.findall(
         r"^\| (\w+) \| (\d+) \| ([\d.-]+) \| ([\d.-]+) \| ([\d.-]+) \| (\d+) \| ([\d.]+) \|$", report, re.M)}
     assert table["0"] == ("2", "1.50", "1.50", "0.50", "0", "3.0")
@@ -199,19 +206,17 @@ def test_score_writes_scores_plot_and_report_section(tmp_path):
     assert table["all"] == ("4", "2.33", "2.00", "1.25", "1", "4.5")
     assert "Warning" not in report  # 3 ratings, and different ones
 
-    # A second run asks nothing (journal), and replaces the section instead of adding one.
-    (run / "report.md").write_text(report + "\n## Later section\n\nkeep me\n")
+    # A second run asks nothing (journal) and writes the same report.
     again = FakeGenerator(score_reply, name="judge")
     score(recipe(tmp_path), run, "judge", factory=factory({"judge": again}))
     assert again.requests == []
-    report2 = (run / "report.md").read_text()
-    assert report2.count("## Difficulty") == 1 and "keep me" in report2 and "evolve's table" in report2
+    assert (run / "difficulty.md").read_text() == report
 
     # Eliminated records on request; only the missing one is asked.
     more = FakeGenerator(score_reply, name="judge")
     score(recipe(tmp_path), run, "judge", include_eliminated=True, factory=factory({"judge": more}))
     assert [r.task for r in more.requests] == ["score"]
-    assert {r.instruction: r for r in read_records(run / "records.jsonl")}["Say hi in Klingon."].scores["difficulty"] == 9
+    assert rated(run)["Say hi in Klingon."]["difficulty"] == 9
 
 
 def test_score_resumes_from_its_journal(tmp_path):
@@ -238,12 +243,12 @@ def test_a_judge_that_rates_everything_alike_is_called_out(tmp_path):
     write_jsonl(run / "records.jsonl", [r.to_dict() for r in seeds])
     alike = FakeGenerator(lambda req: "10" if "number 3." not in req.messages[-1]["content"] else "7", name="judge")
     score(recipe(tmp_path), run, "judge", factory=factory({"judge": alike}))
-    assert "does not tell instructions apart" in (run / "report.md").read_text()  # 11 of 12 are 10
+    assert "does not tell instructions apart" in (run / "difficulty.md").read_text()  # 11 of 12 are 10
 
     varied = FakeGenerator(lambda req: str(1 + len(req.messages[-1]["content"]) % 3), name="judge")
     (run / "scores.jsonl").unlink()
     score(recipe(tmp_path), run, "judge", factory=factory({"judge": varied}))
-    assert "does not tell instructions apart" not in (run / "report.md").read_text()
+    assert "does not tell instructions apart" not in (run / "difficulty.md").read_text()
 
 
 def test_score_backend_errors_are_retried_not_guessed(tmp_path):
@@ -252,9 +257,8 @@ def test_score_backend_errors_are_retried_not_guessed(tmp_path):
     flaky = FakeGenerator(lambda req: GenResult("", ERROR, error="boom") if "Say hi." in req.messages[-1]["content"]
                           else score_reply(req), name="judge")
     score(recipe(tmp_path), run, "judge", factory=factory({"judge": flaky}))
-    by = {r.instruction: r for r in read_records(run / "records.jsonl")}
-    assert by["Say hi."].scores == {"difficulty": None, "difficulty_raw": None}
-    assert "got no reply" in (run / "report.md").read_text()
+    assert rated(run)["Say hi."] == {}  # no reply, so no row: asked again next time
+    assert "got no reply" in (run / "difficulty.md").read_text()
     retry = FakeGenerator(score_reply, name="judge")
     score(recipe(tmp_path), run, "judge", factory=factory({"judge": retry}))
     assert len(retry.requests) == 1
@@ -336,16 +340,16 @@ def test_compare_position_biased_judge_gives_ties_and_flips(tmp_path):
 
 
 def test_a_positional_judge_is_called_out_once_there_are_enough_pairs():
-    from wizardlite.compare_report import consistency, position_flags
+    from wizardlite.judge.stats import consistency, position_flags
 
-    def rows(n, flips):
-        return [{"flipped": i < flips, "position_a_first": "A", "position_b_first": "A" if i < flips else "B"}
-                for i in range(n)]
+    def judged(n, flips):  # per pair: flipped, then the positions picked in the two orders
+        return consistency([i < flips for i in range(n)],
+                           [p for i in range(n) for p in ("A", "A" if i < flips else "B")])
 
-    assert "follows position" in position_flags(consistency(rows(12, 12)))[0]
-    assert "24 of 24 picks" in position_flags(consistency(rows(12, 12)))[0]
-    assert position_flags(consistency(rows(12, 6))) == []  # half flipped: not above the line
-    assert position_flags(consistency(rows(6, 6))) == []  # too few pairs to say
+    assert "follows position" in position_flags(judged(12, 12))[0]
+    assert "24 of 24 picks" in position_flags(judged(12, 12))[0]
+    assert position_flags(judged(12, 6)) == []  # half flipped: not above the line
+    assert position_flags(judged(6, 6)) == []  # too few pairs to say
 
 
 def test_compare_unparseable_replies_are_left_out(tmp_path):
@@ -431,16 +435,16 @@ def test_same_model_by_sha256_or_path(tmp_path, monkeypatch):
     copy = fake_gguf(tmp_path / "y" / "copy.gguf", b"\x01")
     other = fake_gguf(tmp_path / "z" / "other.gguf", b"\x02")
     ids = {p: identity(backend_for(str(p), BackendConfig())) for p in (x, copy, other)}
-    assert ids[x]["backend"] == "llamacpp" and len(ids[x]["sha256"]) == 64
-    assert same_model(ids[x], ids[copy]) and not same_model(ids[x], ids[other])
-    assert same_model(ids[x], {"path": ids[x]["path"]})
+    assert ids[x].backend == "llamacpp" and len(ids[x].sha256) == 64
+    assert ids[x].same_weights(ids[copy]) and not ids[x].same_weights(ids[other])
+    assert ids[x].same_weights(ModelIdentity("llamacpp", "", path=ids[x].path))
     # A requantised copy is its source's weights, rounded again: same model for the flag.
-    requant = {"backend": "llamacpp", "sha256": "f" * 64, "derived_from": ids[x]["sha256"]}
-    assert same_model(requant, ids[x]) and same_model(ids[copy], requant) and not same_model(requant, ids[other])
+    requant = ModelIdentity("llamacpp", "", sha256="f" * 64, derived_from=ids[x].sha256)
+    assert requant.same_weights(ids[x]) and ids[copy].same_weights(requant) and not requant.same_weights(ids[other])
     url = backend_for("http://127.0.0.1:8080/v1/", base)
     assert (url.backend, url.endpoints) == ("http", ("http://127.0.0.1:8080/v1",))
-    assert same_model(identity(url), identity(url))
-    assert not same_model(identity(url), identity(backend_for("http://127.0.0.1:9090/v1", base)))
+    assert identity(url).same_weights(identity(url))
+    assert not identity(url).same_weights(identity(backend_for("http://127.0.0.1:9090/v1", base)))
 
 
 # ---------------------------------------------------------------------------- command line
@@ -492,8 +496,9 @@ def test_smollm2_as_contestants_and_judge(tmp_path):
     # Difficulty: the grammar holds the reply to a number, so every rating parses.
     make_run(tmp_path / "run")
     score(r, tmp_path / "run")
-    rated = [x for x in read_records(tmp_path / "run" / "records.jsonl") if x.status in (SEED, KEPT)]
-    assert len(rated) == 4 and all(1 <= x.scores["difficulty"] <= 10 for x in rated)
+    scores = load_scores(tmp_path / "run")
+    chosen = [x for x in read_records(tmp_path / "run" / "records.jsonl") if x.status in (SEED, KEPT)]
+    assert len(chosen) == 4 and all(1 <= scores[x.id]["difficulty"] <= 10 for x in chosen)
 
     out = tmp_path / "cmp"
     compare(r, testset, gguf, "smollm2", None, out)

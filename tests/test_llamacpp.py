@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from wizardlite.backends import CONTEXT, ERROR, LENGTH, STOP, GenRequest, Sampling, user
-from wizardlite.config import BackendConfig
 from wizardlite.errors import ModelError
-from wizardlite.operations import build_prompt
+from wizardlite.evolve.operations import build_prompt
+from wizardlite.recipe import BackendConfig
 
 GREEDY = Sampling(temperature=0.0, max_tokens=24)
 QUESTIONS = [
@@ -106,7 +106,7 @@ def test_holes_left_by_finished_sequences_are_closed_without_changing_outputs(ma
 
 @pytest.mark.slow
 def test_parallel_zero_takes_the_doctors_suggestion(make):
-    from wizardlite.doctor import suggested_parallel
+    from wizardlite.backends.hardware import suggested_parallel
 
     assert make(parallel=0).n_slots == suggested_parallel("llamacpp") >= 1
 

@@ -1,7 +1,6 @@
 import pytest
 
-from wizardlite.config import OPERATIONS_GENERAL
-from wizardlite.operations import (
+from wizardlite.evolve.operations import (
     CHILD_MARKER,
     OPERATIONS,
     PARENT_MARKER,
@@ -9,6 +8,7 @@ from wizardlite.operations import (
     clean_evolved,
     prompt_prefix,
 )
+from wizardlite.recipe import OPERATIONS_GENERAL
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))

@@ -1,6 +1,7 @@
 import json
 
-from wizardlite.records import Journal, ReadReport, Record, derived_seed, local_rng, read_records, record_id
+from wizardlite.io import Journal, ReadReport
+from wizardlite.records import Record, derived_seed, local_rng, read_records, record_id
 
 
 def test_ids_are_content_hashes_of_parent_and_content():

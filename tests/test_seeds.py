@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from wizardlite.config import SeedsConfig
 from wizardlite.errors import DataError
+from wizardlite.evolve.seeds import load_seeds, summary
+from wizardlite.recipe import SeedsConfig
 from wizardlite.records import SEED, record_id
-from wizardlite.seeds import load_seeds, summary
 
 ASSETS = Path(__file__).parent / "assets" / "seeds"
 SHARED_SEEDS = Path(__file__).parents[2] / "shared/data/seed_tasks.jsonl"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -51,19 +50,14 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")]
     _state["debug"] = debug or bool(os.environ.get("WIZARDLITE_DEBUG"))
 
 
-def load(recipe: Path | None, sets: list[str] | None, extra: dict[str, Any]) -> Any:
-    """Load a recipe with command-line overrides: explicit flags first, then --set."""
-    import tomllib
+def load(recipe: Path | None, sets: list[str] | None, flags: dict[str, Any]) -> Any:
+    """Load a recipe with command-line overrides (a command's flags first, then --set), checked
+    against every registry: backends and evolution operations."""
+    from wizardlite.backends import check_recipe as backends_check
+    from wizardlite.evolve import check_recipe as evolve_check
+    from wizardlite.recipe import load_recipe
 
-    from wizardlite.config import apply_overrides, load_recipe, recipe_from_dict
-
-    data: dict[str, Any] = {}
-    if recipe is not None:
-        load_recipe(recipe)  # validates the file itself, with its path in the messages
-        data = tomllib.loads(Path(recipe).read_text(encoding="utf-8"))
-    data = apply_overrides(data, {k: v for k, v in extra.items() if v is not None})
-    data = apply_overrides(data, sets or [])
-    return recipe_from_dict(data, str(recipe) if recipe else "defaults")
+    return load_recipe(recipe, sets or [], checks=(backends_check, evolve_check), flags=flags)
 
 
 # ---------------------------------------------------------------------------- evolve
@@ -126,7 +120,7 @@ def chat(
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
 ) -> None:
     """Chat with a GGUF model through llama.cpp (a REPL, or one shot with --prompt)."""
-    from wizardlite import chat as stage
+    from wizardlite.tools import chat as stage
 
     stage.run(model, prompt=prompt, system=system, max_tokens=max_tokens, temperature=temperature, seed=seed)
 
@@ -211,10 +205,7 @@ def models() -> None:
 @friendly
 def doctor() -> None:
     """Report the hardware, the backends that work here, and suggested settings."""
-    from wizardlite.doctor import report
+    from wizardlite.tools.doctor import report
 
     report(Console())
 
-
-def entrypoint() -> None:  # pragma: no cover
-    sys.exit(app())

@@ -15,7 +15,6 @@ from pathlib import Path
 from wizardlite.errors import ModelError
 
 MODELS_DIR = Path("models")
-MANIFEST = MODELS_DIR / "manifest.toml"
 GGUF_MAGIC = b"GGUF"
 
 
@@ -164,7 +163,7 @@ def model_sha256(path: Path) -> str:
     8 GB GGUF on every run would cost a minute."""
     import json
 
-    from wizardlite.records import file_sha256
+    from wizardlite.io import file_sha256
 
     path = Path(path).resolve()
     st = path.stat()

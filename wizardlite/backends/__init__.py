@@ -1,112 +1,84 @@
-"""The generator interface every backend implements, and the factory that picks one.
+"""Backends: the generator interface (base.py) and the registry of backends that implement it.
 
-A backend takes a batch of requests and returns one result per request, in order. Batches
-let a backend keep many sequences in flight (llama.cpp slots, concurrent HTTP requests);
-a caller that has one prompt passes a list of one.
+A backend is one module plus one entry in `BACKENDS`: its name (the recipe's `backend = ...`),
+how to load it from a `BackendConfig`, how to identify its model without loading it, and the
+checks its settings need. Heavy libraries are imported inside each backend's functions, so
+this registry imports fast.
 
-Backends: `llamacpp` (in-process llama-cpp-python), `http` (OpenAI-compatible endpoints),
-`fake` (scripted, for tests). Heavy libraries are imported inside each backend module.
+    llamacpp   in-process llama-cpp-python, continuous batching (llamacpp.py, llamacpp_batch.py)
+    http       OpenAI-compatible endpoints: llama-server, vLLM, Ollama (http.py)
+    fake       scripted replies, for tests and for running the CLI without a model (fake.py)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from wizardlite.config import BackendConfig
+from wizardlite.backends import fake, http, llamacpp
+from wizardlite.backends.base import (
+    CONTEXT,
+    ERROR,
+    LENGTH,
+    STOP,
+    Callback,
+    Generator,
+    GenRequest,
+    GenResult,
+    ModelIdentity,
+    ModelInfo,
+    Sampling,
+    user,
+)
 from wizardlite.errors import ConfigError
+from wizardlite.recipe import BackendConfig, Recipe
 
-# GenResult.finish_reason values
-STOP = "stop"  # the model ended the answer itself
-LENGTH = "length"  # cut off at max_tokens
-CONTEXT = "context"  # the prompt does not fit the context window; nothing generated
-ERROR = "error"  # the backend failed for this request (see GenResult.error)
+__all__ = ["BACKENDS", "CONTEXT", "ERROR", "LENGTH", "STOP", "Backend", "Callback", "GenRequest", "GenResult",
+           "Generator", "ModelIdentity", "ModelInfo", "Sampling", "check_recipe", "identity", "make_generator", "user"]
 
 
 @dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-
-    @classmethod
-    def from_config(cls, cfg: BackendConfig, max_tokens: int | None = None) -> Sampling:
-        return cls(cfg.temperature, cfg.top_p, cfg.top_k, cfg.repeat_penalty, max_tokens or cfg.max_tokens)
+class Backend:
+    name: str
+    load: Callable[[BackendConfig], Generator]
+    identity: Callable[[BackendConfig], ModelIdentity]
+    check: Callable[[BackendConfig, str], list[str]]  # (settings, section name) -> problems
 
 
-@dataclass(frozen=True)
-class GenRequest:
-    """One chat completion. `task` names what it is for (evolve, answer, equal, score, judge,
-    chat): backends ignore it except the fake one, and logs show it."""
-
-    messages: tuple[dict[str, str], ...]
-    sampling: Sampling = field(default_factory=Sampling)
-    seed: int = 0
-    grammar: str | None = None  # GBNF; backends that cannot enforce it ignore it
-    task: str = "chat"
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("llamacpp", llamacpp.load, llamacpp.identity, llamacpp.check),
+        Backend("http", http.load, http.identity, http.check),
+        Backend("fake", fake.load, fake.identity, fake.check),
+    )
+}
 
 
-@dataclass
-class GenResult:
-    text: str
-    finish_reason: str = STOP
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str  # file name or served model id
-    sha256: str = ""  # of the model file when we can read it
-    backend: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "sha256": self.sha256, "backend": self.backend}
-
-
-Callback = Callable[[int, GenResult], None]
-
-
-class Generator(Protocol):
-    info: ModelInfo
-
-    def generate(self, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
-        """Run every request; call `on_result(index, result)` as each finishes (any order);
-        return the results in request order. A failure of one request is reported in its
-        result (finish_reason ERROR), not raised, unless the backend as a whole is broken."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def user(text: str, system: str = "") -> tuple[dict[str, str], ...]:
-    """Messages for a single-turn prompt."""
-    msgs = ({"role": "system", "content": system},) if system else ()
-    return msgs + ({"role": "user", "content": text},)
+def _entry(cfg: BackendConfig, where: str = "backend") -> Backend:
+    try:
+        return BACKENDS[cfg.backend]
+    except KeyError:
+        raise ConfigError(f"{where}: unknown backend '{cfg.backend}' (known: {', '.join(BACKENDS)})") from None
 
 
 def make_generator(cfg: BackendConfig) -> Generator:
-    """Build the backend a config names. Import errors become messages that say what to install."""
-    if cfg.backend == "fake":
-        from wizardlite.backends.fake import FakeGenerator
+    """Load the backend a config names."""
+    return _entry(cfg).load(cfg)
 
-        return FakeGenerator.rule_based(delay_s=cfg.fake_delay_s)
-    if cfg.backend == "http":
-        from wizardlite.backends.http import HttpGenerator
 
-        return HttpGenerator(cfg)
-    if cfg.backend == "llamacpp":
-        try:
-            from wizardlite.backends.llamacpp import LlamaCppGenerator
-        except ImportError as e:  # pragma: no cover - depends on the install
-            raise ConfigError(
-                f"llama-cpp-python is not importable ({e}): run `pip install llama-cpp-python` "
-                "(GPU: CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install llama-cpp-python), or use backend = \"http\""
-            ) from None
-        return LlamaCppGenerator(cfg)
-    raise ConfigError(f"unknown backend '{cfg.backend}': use llamacpp, http or fake")
+def identity(cfg: BackendConfig) -> ModelIdentity:
+    """What model a config names, without loading it."""
+    return _entry(cfg).identity(cfg)
+
+
+def check_recipe(recipe: Recipe) -> list[str]:
+    """The checks each model section's backend asks for (the recipe's own checks are typed only)."""
+    errs = []
+    for where in ("evolver", "answerer", "judge_model"):
+        cfg: BackendConfig = getattr(recipe, where)
+        if cfg.backend not in BACKENDS:
+            errs.append(f"{where}.backend: '{cfg.backend}' is not one of {', '.join(BACKENDS)}")
+        else:
+            errs += BACKENDS[cfg.backend].check(cfg, where)
+    return errs

@@ -17,8 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from wizardlite.backends import LENGTH, STOP, Callback, GenRequest, GenResult, ModelInfo
-from wizardlite.operations import PARENT_MARKER
+from wizardlite.backends.base import LENGTH, STOP, Callback, GenRequest, GenResult, ModelIdentity, ModelInfo
+from wizardlite.recipe import BackendConfig
 
 Reply = str | GenResult
 
@@ -78,8 +78,7 @@ def _rule_based_reply(req: GenRequest) -> str:
     if req.task == "judge":
         return ["A", "B", "tie"][h % 3]
     if req.task == "evolve":
-        marker = PARENT_MARKER
-        base = prompt.split(marker, 1)[1].strip().splitlines()[0] if marker in prompt else prompt[:80]
+        base = req.subject.strip().splitlines()[0] if req.subject.strip() else prompt[:80]
         extras = ["within 50 words", "using an example", "for a beginner", "in three steps", "with a table",
                   "citing a trade-off", "in the past tense", "for a child"]
         if h % 11 == 0:
@@ -89,3 +88,18 @@ def _rule_based_reply(req: GenRequest) -> str:
         return "Sorry, I cannot help with that."
     n = 20 + h % 60
     return " ".join(f"word{(h >> (i % 64)) % 97}" for i in range(n)) + "."
+
+
+# ---------------------------------------------------------------------------- registry entry
+
+
+def load(cfg: BackendConfig) -> FakeGenerator:
+    return FakeGenerator.rule_based(delay_s=cfg.fake_delay_s)
+
+
+def identity(cfg: BackendConfig) -> ModelIdentity:
+    return ModelIdentity(cfg.backend, cfg.model)
+
+
+def check(cfg: BackendConfig, where: str) -> list[str]:
+    return []

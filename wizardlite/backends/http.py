@@ -21,9 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizardlite.backends import CONTEXT, ERROR, LENGTH, STOP, Callback, GenRequest, GenResult, ModelInfo
-from wizardlite.config import BackendConfig
+from wizardlite.backends.base import (
+    CONTEXT,
+    ERROR,
+    LENGTH,
+    STOP,
+    Callback,
+    GenRequest,
+    GenResult,
+    ModelIdentity,
+    ModelInfo,
+)
+from wizardlite.backends.hardware import HTTP_IN_FLIGHT
 from wizardlite.errors import BackendError, ConfigError, WizardliteError
+from wizardlite.models import available
+from wizardlite.recipe import BackendConfig
 
 MAX_COOLDOWN_S = 30.0  # a dead endpoint is probed at least this often, so a restarted server rejoins
 CONNECT_TIMEOUT_S = 10.0  # a machine that is off answers nothing; do not wait timeout_s to learn it
@@ -81,8 +93,6 @@ class HttpGenerator:
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"endpoint '{url}' must start with http:// or https://, e.g. http://127.0.0.1:8080/v1")
         if not cfg.parallel:  # 0 = the suggested number in flight per endpoint
-            from wizardlite.doctor import HTTP_IN_FLIGHT
-
             cfg = dataclasses.replace(cfg, parallel=HTTP_IN_FLIGHT)
         self.cfg = cfg
         self.backoff_s = backoff_s
@@ -281,8 +291,6 @@ def _is_local_model(name: str) -> bool:
     if name.endswith(".gguf") or Path(name).expanduser().exists():
         return True
     try:
-        from wizardlite.models import available
-
         return name.lower() in {e.name.lower() for e in available()}
     except WizardliteError:  # a broken manifest must not stop a run that does not use it
         return False
@@ -302,3 +310,20 @@ def _dead_fleet_message(errors: dict[str, str], doing: str) -> str:
         f"there? Check with `curl {first}/models`; the URL must include /v1 (raise timeout_s/retries "
         "for slow servers)"
     )
+
+
+# ---------------------------------------------------------------------------- registry entry
+
+
+def load(cfg: BackendConfig) -> HttpGenerator:
+    return HttpGenerator(cfg)
+
+
+def identity(cfg: BackendConfig) -> ModelIdentity:
+    return ModelIdentity("http", cfg.model, endpoints=tuple(sorted(cfg.endpoints)))
+
+
+def check(cfg: BackendConfig, where: str) -> list[str]:
+    if not cfg.endpoints:
+        return [f"{where}.endpoints: the http backend needs at least one URL (or pass --endpoint)"]
+    return []

@@ -14,17 +14,17 @@ Run as: wizardlite evolve recipes/default.toml   (backend = "llamacpp" is the de
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from wizardlite import models
-from wizardlite.backends import ERROR, Callback, GenRequest, GenResult, ModelInfo
+from wizardlite.backends.base import ERROR, Callback, GenRequest, GenResult, ModelIdentity, ModelInfo
+from wizardlite.backends.hardware import physical_cores, suggested_parallel
 from wizardlite.backends.llamacpp_batch import BatchEngine, Job
-from wizardlite.config import BackendConfig
-from wizardlite.errors import ModelError
+from wizardlite.errors import ConfigError, ModelError
+from wizardlite.recipe import BackendConfig
 
 # End-of-turn markers of common chat templates. A template that writes one of them ends its
 # turns with it, so it stops generation even where the GGUF does not flag it end-of-generation.
@@ -33,15 +33,6 @@ MAX_PREFIXES = 16  # shared-prefix KV snapshots kept in host memory: a few per e
 
 _log_lines: list[str] = []  # llama.cpp's last error lines, quoted when a load fails
 _log_callback: Any = None  # kept referenced: llama.cpp calls it from C
-
-
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:  # psutil is a dependency, but a bare llama-cpp install may lack it
-        return os.cpu_count() or 1
 
 
 def _quiet_llama_logs(lc: Any, verbose: bool) -> None:
@@ -72,8 +63,6 @@ class LlamaCppGenerator:
         if cfg.parallel:
             self.n_slots = cfg.parallel
         else:  # 0 = the machine's suggestion (wizardlite doctor)
-            from wizardlite.doctor import suggested_parallel
-
             self.n_slots = suggested_parallel("llamacpp")
         self.n_ctx = cfg.n_ctx
         self.n_threads = cfg.n_threads or physical_cores()
@@ -220,3 +209,29 @@ class LlamaCppGenerator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ---------------------------------------------------------------------------- registry entry
+
+
+def load(cfg: BackendConfig) -> LlamaCppGenerator:
+    try:
+        return LlamaCppGenerator(cfg)
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ConfigError(
+            f"llama-cpp-python is not importable ({e}): run `pip install llama-cpp-python` "
+            "(GPU: CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install llama-cpp-python), or use backend = \"http\""
+        ) from None
+
+
+def identity(cfg: BackendConfig) -> ModelIdentity:
+    """A GGUF by resolved path and content; a requantised copy also names its source, since it
+    judges like its source (same weights, give or take rounding)."""
+    path = models.resolve(cfg.model)
+    source = models.derived_from(cfg.model)
+    return ModelIdentity("llamacpp", cfg.model, str(path.resolve()), models.model_sha256(path),
+                         models.model_sha256(source) if source is not None else "")
+
+
+def check(cfg: BackendConfig, where: str) -> list[str]:
+    return []

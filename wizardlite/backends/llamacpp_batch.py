@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from wizardlite.backends import CONTEXT, ERROR, LENGTH, STOP, GenResult, Sampling
+from wizardlite.backends.base import CONTEXT, ERROR, LENGTH, STOP, GenResult, Sampling
 
 MIN_PREFIX = 16  # shorter shared prefixes are not worth a sequence id of their own
 # Every piece of a prompt evaluated on its own is at least this long: llama.cpp's CPU kernels

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.records import ReadReport, content_hash, iter_jsonl_numbered
+from wizardlite.io import ReadReport, iter_jsonl_numbered
+from wizardlite.records import content_hash
 
 IGNORE = -100  # label of a token the loss skips (PyTorch's cross_entropy default)
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -32,10 +33,6 @@ class Example:
     key: str  # content hash of the conversation: the eval split and batch order depend on it only
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]  # IGNORE where no loss is taken
-
-    @property
-    def n_trained(self) -> int:
-        return sum(1 for x in self.labels if x != IGNORE)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 GGUF (such as the embedded SmolLM2) is dequantized once into models/hf/<name>-<hash8>/ and
 reused while the GGUF's sha256 matches the one stored beside it.
 
-Run as: python -m wizardlite.convert MODEL_OR_GGUF
+Run as: python -m wizardlite.gguf.to_hf MODEL_OR_GGUF
 
 Two ways to convert. The fast one reads a Llama GGUF with our own reader, undoes llama.cpp's
 Q/K row order, and writes safetensors and a tokenizer directly (seconds). Anything else goes
@@ -24,12 +24,12 @@ from typing import Any
 
 from wizardlite import __version__
 from wizardlite.errors import ModelError
-from wizardlite.gguf_llama import GGUFFile, build_pre, hf_name, unpermute_qk
+from wizardlite.gguf.archs import CONTROL, USER_DEFINED, build_pre, hf_name, unpermute_qk
+from wizardlite.gguf.reader import GGUFFile
 from wizardlite.models import MODELS_DIR, model_sha256, resolve
 
 SOURCE = "wizardlite-source.json"  # beside a converted model: where it came from, and the hash
 FAST_PRE = ("gpt-2", "default", "smollm")
-CONTROL, USER_DEFINED = 3, 4  # llama.cpp token types
 
 
 def base_folder(base: str, models_dir: Path = MODELS_DIR, fast: bool = True) -> Path:

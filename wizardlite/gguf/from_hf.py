@@ -2,7 +2,7 @@
 Ollama) can load: F16 or Q8_0 weights, the byte-level BPE tokenizer, the special token ids and
 the chat template. Written with the `gguf` library; no llama.cpp checkout is needed.
 
-Run as: python -m wizardlite.export_gguf MODEL_FOLDER OUT.gguf [f16|q8_0]
+Run as: python -m wizardlite.gguf.from_hf MODEL_FOLDER OUT.gguf [f16|q8_0]
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from wizardlite.errors import ModelError
-from wizardlite.gguf_llama import detect_pre, gguf_name, permute_qk
+from wizardlite.gguf.archs import CONTROL, NORMAL, UNUSED, USER_DEFINED, detect_pre, gguf_name, permute_qk
 
 FILE_TYPES = {"f16": 1, "q8_0": 7}  # llama.cpp's general.file_type: MOSTLY_F16, MOSTLY_Q8_0
-NORMAL, UNUSED, CONTROL, USER_DEFINED = 1, 5, 3, 4  # llama.cpp token types
 
 
 def export_folder(folder: str | Path, out: str | Path, ftype: str = "f16", pre: str | None = None) -> Path:

@@ -8,72 +8,62 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from wizardlite.compare import count_cut, flags
-from wizardlite.judge import TestItem, describe, table_md, wilson
-from wizardlite.records import ReadReport, atomic_write_text
+from wizardlite.backends import CONTEXT, LENGTH, ModelIdentity
+from wizardlite.io import ReadReport, atomic_write_text
+from wizardlite.judge.judgement import Judgement
+from wizardlite.judge.stats import consistency, position_flags, tally
+from wizardlite.judge.testset import TestItem
+from wizardlite.report import pyplot, save_figure, table_md
 
 PLOT = "comparison.png"
 BAND_ORDER = ("1-3", "4-6", "7-10")
 
 
-def tally(group: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Wins, ties and losses of one group, with 95% Wilson intervals on the win rates. The
-    rates are over the decided pairs (wins + ties + losses); unparseable pairs are apart."""
-    a = sum(r["verdict"] == "a" for r in rows)
-    b = sum(r["verdict"] == "b" for r in rows)
-    tie = sum(r["verdict"] == "tie" for r in rows)
-    n = a + b + tie
-    return {"group": group, "n": n, "a": a, "tie": tie, "b": b, "unparseable": len(rows) - n,
-            "a_rate": a / n if n else None, "a_ci": list(wilson(a, n)),
-            "b_rate": b / n if n else None, "b_ci": list(wilson(b, n)),
-            "tie_rate": tie / n if n else None}
+def count_cut(rows: Sequence[Judgement]) -> dict[str, int]:
+    """Answers cut at max_tokens and judge prompts that did not fit the context."""
+    return {"answer_a_cut": sum(r.finish_a == LENGTH for r in rows),
+            "answer_b_cut": sum(r.finish_b == LENGTH for r in rows),
+            "judge_context": sum(any(f == CONTEXT for f in r.judge_finish.values()) for r in rows)}
 
 
-def consistency(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """How the judge behaves when the order is swapped: flips (the two orders name different
-    outcomes) and how often a non-tie verdict picks the answer shown first."""
-    both = [r for r in rows if r["flipped"] is not None]
-    flipped = sum(bool(r["flipped"]) for r in both)
-    positions = [r[f"position_{o}"] for r in rows for o in ("a_first", "b_first")]
-    picks = [p for p in positions if p in ("A", "B")]
-    return {"both_parsed": len(both), "flipped": flipped, "flip_rate": flipped / len(both) if both else None,
-            "agreement": 1 - flipped / len(both) if both else None,
-            "positional_picks": len(picks), "first_shown": sum(p == "A" for p in picks),
-            "unparseable_replies": sum(p is None for p in positions), "replies": len(positions)}
+def flags(idents: dict[str, ModelIdentity]) -> list[str]:
+    """Warnings for the report when one model plays two roles."""
+    out = []
+    for side in ("a", "b"):
+        if idents["judge"].same_weights(idents[side]):
+            out.append(f"the judge is the same model as contestant {side.upper()}: it may favour its own answers")
+    if idents["a"].same_weights(idents["b"]):
+        out.append("A and B are the same model: any difference is sampling noise")
+    return out
 
 
-def summarize(rows: Sequence[dict[str, Any]], items: Sequence[TestItem], answers: dict[str, dict[str, Any]],
-              idents: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    groups = [tally("overall", rows)]
-    for skill in sorted({r["skill"] for r in rows if r["skill"]}):
-        groups.append(tally(f"skill: {skill}", [r for r in rows if r["skill"] == skill]))
-    bands = {r["band"] for r in rows if r["band"]}
+def summarize(rows: Sequence[Judgement], items: Sequence[TestItem], answers: dict[str, dict[str, Any]],
+              idents: dict[str, ModelIdentity]) -> dict[str, Any]:
+    """What summary.json holds: tallies overall, per skill and per difficulty band, the judge's
+    consistency, cut answers and the warnings."""
+    groups = [tally("overall", [r.verdict for r in rows])]
+    for skill in sorted({r.skill for r in rows if r.skill}):
+        groups.append(tally(f"skill: {skill}", [r.verdict for r in rows if r.skill == skill]))
+    bands = {r.band for r in rows if r.band}
     for b in [*(x for x in BAND_ORDER if x in bands), *sorted(bands - set(BAND_ORDER))]:
-        groups.append(tally(f"difficulty {b}", [r for r in rows if r["band"] == b]))
+        groups.append(tally(f"difficulty {b}", [r.verdict for r in rows if r.band == b]))
     ids = {it.id for it in items}
-    cons = consistency(rows)
+    cons = consistency([r.flipped for r in rows], [p for r in rows for p in (r.position_a_first, r.position_b_first)])
     return {"items": len(items), "judged": len(rows), "not_judged": len(items) - len(rows),
             "missing_answers": {s: len(ids - set(answers[s])) for s in ("a", "b")},
-            "groups": groups, "consistency": cons, "cut": count_cut(rows),
-            "flags": flags(idents) + position_flags(cons), "models": idents}
-
-
-POSITION_FLIP = 0.5  # above this flip rate (over 10 or more pairs) the verdicts are called positional
-
-
-def position_flags(c: dict[str, Any]) -> list[str]:
-    """A warning when the judge's verdicts follow the order of the answers more than their content."""
-    if c["both_parsed"] < 10 or c["flip_rate"] is None or c["flip_rate"] <= POSITION_FLIP:
-        return []
-    return [f"the verdict flipped with the order in {c['flipped']} of {c['both_parsed']} pairs and "
-            f"{c['first_shown']} of {c['positional_picks']} picks went to the answer shown first: this judge follows "
-            "position, not content, so the ties above say nothing about A and B; use a stronger judge"]
+            "groups": [asdict(g) for g in groups], "consistency": asdict(cons), "cut": count_cut(rows),
+            "flags": flags(idents) + position_flags(cons), "models": {k: i.as_dict() for k, i in idents.items()}}
 
 
 # ---------------------------------------------------------------------------- outputs
+
+
+def describe(ident: dict[str, Any]) -> str:
+    return ModelIdentity.from_dict(ident).describe()
 
 
 def _pct(x: float | None) -> str:
@@ -130,13 +120,8 @@ def report_md(out: Path, s: dict[str, Any], meta: dict[str, Any], read: ReadRepo
 def plot(path: Path, groups: Sequence[dict[str, Any]]) -> None:
     """Stacked horizontal bars per group: A wins, ties, B wins (shares of decided pairs), with
     the Wilson interval of A's win rate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     gs = [g for g in groups if g["n"]][::-1]
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * max(len(gs), 1)))
+    fig, ax = pyplot().subplots(figsize=(7, 1.2 + 0.45 * max(len(gs), 1)))
     if gs:
         y = range(len(gs))
         a = [g["a_rate"] for g in gs]
@@ -155,8 +140,7 @@ def plot(path: Path, groups: Sequence[dict[str, Any]]) -> None:
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of decided pairs (bar: 95% Wilson interval of A's win rate)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_outputs(out: Path, s: dict[str, Any], meta: dict[str, Any], read: ReadReport, testset: Path) -> Path:

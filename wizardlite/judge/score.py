@@ -8,9 +8,9 @@ round. We do the same with a local judge. The reply is held to a number by a GBN
 backends that enforce one, and parsed with care on those that do not; a reply without a
 rating is counted as unparseable, never guessed.
 
-Leaves behind, in the run folder: `scores.jsonl` (the journal: a killed run resumes from it),
-the scores in `records.jsonl` (`scores["difficulty"]`, `scores["difficulty_raw"]`),
-`difficulty.png` and a "## Difficulty" section in `report.md`.
+Leaves behind, in the run folder: `scores.jsonl` (the journal: a killed run resumes from it;
+one row per rated record id), `difficulty.md` and `difficulty.png`. The evolve stage's files are
+only read: the report joins records.jsonl and scores.jsonl when it renders.
 """
 
 from __future__ import annotations
@@ -22,35 +22,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from wizardlite.backends import ERROR, GenRequest, GenResult, Sampling, user
-from wizardlite.config import Recipe
+from wizardlite.backends import ERROR, GenRequest, GenResult, ModelIdentity, Sampling, identity, user
 from wizardlite.errors import DataError
-from wizardlite.judge import (
-    SCORE_GRAMMAR,
-    Factory,
-    identity,
-    judge_config,
-    parse_score,
-    progress_bar,
-    table_md,
-)
-from wizardlite.records import (
-    ELIMINATED,
-    KEPT,
-    SEED,
-    Journal,
-    ReadReport,
-    Record,
-    atomic_write_text,
-    derived_seed,
-    read_records,
-    write_jsonl,
-)
-
-RECORDS = "records.jsonl"
-JOURNAL = "scores.jsonl"
-PLOT = "difficulty.png"
-SECTION = "## Difficulty"
+from wizardlite.io import Journal, ReadReport, atomic_write_text
+from wizardlite.judge.contestants import Factory, judge_config
+from wizardlite.judge.replies import SCORE_GRAMMAR, parse_score
+from wizardlite.layout import RunLayout
+from wizardlite.recipe import BackendConfig, Recipe
+from wizardlite.records import ELIMINATED, KEPT, SEED, Record, derived_seed, read_records
+from wizardlite.report import counting_bar, pyplot, save_figure, table_md
 
 SCORE_PROMPT = (
     "How difficult and complex is the following instruction for an AI assistant to carry out well? Rate it "
@@ -65,61 +45,69 @@ def score_request(rec: Record, recipe: Recipe, sampling: Sampling) -> GenRequest
                       seed=derived_seed(recipe.run.seed, "score", rec.id), grammar=SCORE_GRAMMAR, task="score")
 
 
-def judge_key(ident: dict[str, Any]) -> str:
-    """Journal rows are reused only when the same judge wrote them."""
-    return ident.get("sha256") or "|".join(str(ident.get(k, "")) for k in ("backend", "model", "endpoints"))
+def load_scores(run_dir: Path, key: str | None = None) -> dict[str, dict[str, Any]]:
+    """The journal's rows by record id (the last row wins), only those of judge `key` when given."""
+    path = RunLayout(Path(run_dir)).scores
+    rows = Journal(path).read() if path.is_file() else []
+    return {r["id"]: r for r in rows if key is None or r.get("judge_key") == key}
+
+
+def _rate(todo: Sequence[Record], recipe: Recipe, cfg: BackendConfig, key: str, journal: Journal, done: dict[str, Any],
+          total: int, factory: Factory) -> dict[str, str]:
+    """Ask the judge for every record in `todo`; journal each rating as it arrives. Returns the
+    failures (not journaled: a rerun asks again)."""
+    failed: dict[str, str] = {}
+    sampling = Sampling.from_config(replace(cfg, temperature=recipe.judge.judge_temperature),
+                                    max_tokens=recipe.judge.judge_max_tokens)
+    gen = factory(cfg)
+    try:
+        with counting_bar("difficulty", total, total - len(todo)) as advance:
+            def on_result(i: int, res: GenResult) -> None:
+                advance()
+                if res.finish_reason == ERROR:
+                    failed[todo[i].id] = res.error
+                    return
+                row: dict[str, Any] = {"id": todo[i].id, "judge_key": key, "judge": gen.info.as_dict(), "raw": res.text,
+                       "difficulty": parse_score(res.text), "finish_reason": res.finish_reason}
+                journal.append([row])
+                done[todo[i].id] = row
+
+            gen.generate([score_request(r, recipe, sampling) for r in todo], on_result)
+    finally:
+        gen.close()
+    return failed
 
 
 def score_run(recipe: Recipe, run_dir: Path, judge: str | None, include_eliminated: bool, *, factory: Factory) -> Path:
-    path = run_dir / RECORDS
-    if not path.is_file():
-        raise DataError(f"no {RECORDS} in {run_dir}: run `wizardlite evolve` first, or pass the run folder it wrote")
-    read = ReadReport(str(path))
-    records = read_records(path, read)
+    run = RunLayout(run_dir)
+    if not run.records.is_file():
+        raise DataError(f"no {run.records.name} in {run_dir}: run `wizardlite evolve` first, or pass the run folder it wrote")
+    read = ReadReport(str(run.records))
+    records = read_records(run.records, read)
     wanted = {SEED, KEPT} | ({ELIMINATED} if include_eliminated else set())
     chosen = [r for r in records if r.status in wanted]
     if not chosen:
-        raise DataError(f"{path} holds no seed or kept records to rate")
+        raise DataError(f"{run.records} holds no seed or kept records to rate")
 
     cfg = judge_config(recipe, judge)
     ident = identity(cfg)
-    key = judge_key(ident)
-    journal = Journal(run_dir / JOURNAL)
-    done = {row["id"]: row for row in journal.read() if row.get("judge_key") == key}
+    key = ident.key()
+    journal = Journal(run.scores)
+    done = load_scores(run.root, key)
     todo = [r for r in chosen if r.id not in done]
-    failed: dict[str, str] = {}
-    if todo:
-        sampling = Sampling.from_config(replace(cfg, temperature=recipe.judge.judge_temperature),
-                                        max_tokens=recipe.judge.judge_max_tokens)
-        gen = factory(cfg)
-        try:
-            with progress_bar("difficulty", len(chosen), len(chosen) - len(todo)) as advance:
-                def on_result(i: int, res: GenResult) -> None:
-                    advance()
-                    if res.finish_reason == ERROR:  # not journaled: a rerun asks again
-                        failed[todo[i].id] = res.error
-                        return
-                    row = {"id": todo[i].id, "judge_key": key, "judge": gen.info.as_dict(), "raw": res.text,
-                           "difficulty": parse_score(res.text), "finish_reason": res.finish_reason}
-                    journal.append([row])
-                    done[row["id"]] = row
+    failed = _rate(todo, recipe, cfg, key, journal, done, len(chosen), factory) if todo else {}
 
-                gen.generate([score_request(r, recipe, sampling) for r in todo], on_result)
-        finally:
-            gen.close()
-
-    for r in chosen:
+    for r in chosen:  # joined in memory for the report; records.jsonl belongs to evolve
         row = done.get(r.id)
         r.scores["difficulty"] = row["difficulty"] if row else None
         r.scores["difficulty_raw"] = row["raw"] if row else None
-    write_jsonl(path, (r.to_dict() for r in records))
-
     stats = round_stats(chosen)
-    plot_difficulty(run_dir / PLOT, chosen)
+    plot_difficulty(run.difficulty_plot, chosen)
     warning = uniform_warning(chosen)
-    update_report(run_dir / "report.md", difficulty_section(stats, ident, len(failed), include_eliminated, read, warning))
-    print_summary(run_dir, stats, len(failed), warning)
-    return run_dir / PLOT
+    atomic_write_text(run.difficulty_report, f"# Difficulty: {run.root}\n\n"
+                      + difficulty_section(stats, ident, len(failed), include_eliminated, read, warning))
+    print_summary(run, stats, len(failed), warning)
+    return run.difficulty_plot
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -175,16 +163,13 @@ def _row(s: dict[str, Any]) -> list[str]:
             f"{s['words']:.1f}"]
 
 
-def difficulty_section(stats: list[dict[str, Any]], ident: dict[str, Any], failed: int, include_eliminated: bool,
+def difficulty_section(stats: list[dict[str, Any]], ident: ModelIdentity, failed: int, include_eliminated: bool,
                        read: ReadReport, warning: str | None = None) -> str:
-    from wizardlite.judge import describe
-
     which = "seeds, kept and eliminated" if include_eliminated else "seeds and kept"
-    lines = [SECTION, "",
-             f"Judge: {describe(ident)}. It rated the difficulty and complexity of each instruction ({which}) "
+    lines = [f"Judge: {ident.describe()}. It rated the difficulty and complexity of each instruction ({which}) "
              "from 1 to 10, replying with the number only (GBNF grammar `" + SCORE_GRAMMAR + "`). Round 0 is the "
              "seeds. Unparseable: replies with no rating in them, left out of the mean and median.", "",
-             f"![difficulty per round]({PLOT})", "",
+             "![difficulty per round](difficulty.png)", "",
              table_md(list(COLUMNS), [_row(s) for s in stats]), "",
              "sd: standard deviation of the ratings. words: mean length of the instructions in words, a measure "
              "that needs no judge.", ""]
@@ -198,35 +183,15 @@ def difficulty_section(stats: list[dict[str, Any]], ident: dict[str, Any], faile
     return "\n".join(lines)
 
 
-def update_report(path: Path, section: str) -> None:
-    """Put `section` into report.md: replace an existing "## Difficulty" section (up to the
-    next "## " heading), else append. The rest of the file belongs to the evolve stage."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + ("\n\n" if text.strip() else "") + section.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        kept_after = lines[end:]
-        new = "\n".join(lines[:start] + section.rstrip("\n").splitlines() + ([""] + kept_after if kept_after else [])) + "\n"
-    atomic_write_text(path, new)
-
-
 def plot_difficulty(path: Path, records: Sequence[Record]) -> None:
     """Box plot of the ratings per round, the mean marked with a diamond."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     by_round: dict[int, list[int]] = defaultdict(list)
     for r in records:
         by_round.setdefault(r.round, [])
         if r.scores.get("difficulty") is not None:
             by_round[r.round].append(r.scores["difficulty"])
     rounds = sorted(k for k, v in by_round.items() if v)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * max(len(rounds), 1), 4))
+    fig, ax = pyplot().subplots(figsize=(1.6 + 1.1 * max(len(rounds), 1), 4))
     if rounds:
         data = [by_round[k] for k in rounds]
         ax.boxplot(data, positions=range(len(rounds)), widths=0.5)
@@ -239,15 +204,14 @@ def plot_difficulty(path: Path, records: Sequence[Record]) -> None:
     ax.set_ylabel("difficulty (judge, 1-10)")
     ax.set_title("Instruction difficulty per round")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def print_summary(run_dir: Path, stats: list[dict[str, Any]], failed: int, warning: str | None = None) -> None:
+def print_summary(run: RunLayout, stats: list[dict[str, Any]], failed: int, warning: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"difficulty: {run_dir}")
+    table = Table(title=f"difficulty: {run.root}")
     for col in COLUMNS:
         table.add_column(col, justify="right")
     for s in stats:
@@ -257,4 +221,4 @@ def print_summary(run_dir: Path, stats: list[dict[str, Any]], failed: int, warni
         Console().print(f"[yellow]{warning}[/]")
     if failed:
         Console().print(f"[yellow]{failed} rating request(s) failed in the backend: run the command again to retry them[/]")
-    Console().print(f"plot: {run_dir / PLOT} ; report: {run_dir / 'report.md'}")
+    Console().print(f"plot: {run.difficulty_plot} ; report: {run.difficulty_report}")

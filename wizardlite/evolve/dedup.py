@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from wizardlite.config import DedupConfig
 from wizardlite.errors import ModelError
+from wizardlite.recipe import DedupConfig
 
 
 def normalise(text: str) -> str:

@@ -1,7 +1,8 @@
 """Elimination: the paper's four rules for failed evolutions, and the obvious ones they miss.
 
-Rules that look only at the instruction run before an answer is generated, so a failed
-evolution costs no answer. Each rule returns a reason (a short name) or None.
+The rules are two ordered tables, `INSTRUCTION_RULES` and `ANSWER_RULES`: adding a rule is one
+entry there (and a switch in EliminateConfig when it should be optional). Rules that look only
+at the instruction run before an answer is generated, so a failed evolution costs no answer.
 Order matters only for which reason is recorded when several apply.
 
 1. no_gain        the model judges parent and child equal (asked separately, see `equality_request`)
@@ -16,10 +17,13 @@ Order matters only for which reason is recorded when several apply.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from wizardlite.backends import CONTEXT, LENGTH, GenRequest, GenResult, Sampling, user
-from wizardlite.config import EliminateConfig
-from wizardlite.operations import PROMPT_MARKERS
+from wizardlite.evolve.dedup import normalise
+from wizardlite.evolve.operations import PROMPT_MARKERS
+from wizardlite.recipe import EliminateConfig
 
 # Reasons, as recorded in Record.reason.
 EMPTY = "empty"
@@ -49,42 +53,62 @@ you'd you'll you're you've your yours yourself yourselves yes ok okay oh uh um w
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
+@dataclass(frozen=True)
+class Rule:
+    """One elimination rule. `switch` names the EliminateConfig flag that turns it on ("" = always
+    on); `test` says whether the candidate fails. Instruction rules see (child, parent, the
+    evolver's result); answer rules see (the answer's result, the equality verdict)."""
+
+    name: str  # the reason recorded in Record.reason
+    switch: str
+    test: Callable[..., bool]
+
+
+def _markers(cfg: EliminateConfig) -> tuple[str, ...]:
+    return PROMPT_MARKERS + tuple(m.lower() for m in cfg.extra_markers)
+
+
+# Checked in this order, before any answer is generated, so a failed evolution costs no answer.
+INSTRUCTION_RULES: tuple[Rule, ...] = (
+    Rule(TOO_LONG, "", lambda child, parent, res, cfg: res.finish_reason == CONTEXT),
+    Rule(EMPTY, "empty_or_unchanged", lambda child, parent, res, cfg: not child.strip()),
+    Rule(UNCHANGED, "empty_or_unchanged", lambda child, parent, res, cfg: normalise(child) == normalise(parent)),
+    Rule(COPIED_PROMPT, "copied_prompt", lambda child, parent, res, cfg: any(m in child.lower() for m in _markers(cfg))),
+    Rule(EVOLVER_CUT_OFF, "truncated", lambda child, parent, res, cfg: res.finish_reason == LENGTH),
+)
+
+
+def _sorry_short(ans: GenResult, equal: bool | None, cfg: EliminateConfig) -> bool:
+    return "sorry" in ans.text.lower() and len(ans.text.split()) < cfg.sorry_max_words
+
+
+def _stopwords_only(ans: GenResult, equal: bool | None, cfg: EliminateConfig) -> bool:
+    # also catches an empty answer or one of only punctuation
+    return all(w.lower() in STOP_WORDS for w in _WORD.findall(ans.text))
+
+
+# Checked in this order once the answer and the equality verdict are in.
+ANSWER_RULES: tuple[Rule, ...] = (
+    Rule(NO_GAIN, "no_gain", lambda ans, equal, cfg: equal is True),
+    Rule(TOO_LONG, "", lambda ans, equal, cfg: ans.finish_reason == CONTEXT),
+    Rule(SORRY_SHORT, "sorry_short", _sorry_short),
+    Rule(STOPWORDS_ONLY, "stopwords_only", _stopwords_only),
+    Rule(ANSWER_CUT_OFF, "truncated", lambda ans, equal, cfg: ans.finish_reason == LENGTH),
+)
+
+
+def _on(rule: Rule, cfg: EliminateConfig) -> bool:
+    return not rule.switch or bool(getattr(cfg, rule.switch))
 
 
 def check_instruction(child: str, parent: str, evolved: GenResult, cfg: EliminateConfig) -> str | None:
-    """Rules that need only the evolver's reply (run before answering)."""
-    if evolved.finish_reason == CONTEXT:
-        return TOO_LONG
-    if cfg.empty_or_unchanged:
-        if not child.strip():
-            return EMPTY
-        if _norm(child) == _norm(parent):
-            return UNCHANGED
-    if cfg.copied_prompt:
-        low = child.lower()
-        markers = PROMPT_MARKERS + tuple(m.lower() for m in cfg.extra_markers)
-        if any(m in low for m in markers):
-            return COPIED_PROMPT
-    if cfg.truncated and evolved.finish_reason == LENGTH:
-        return EVOLVER_CUT_OFF
-    return None
+    """The first instruction rule the child fails, or None."""
+    return next((r.name for r in INSTRUCTION_RULES if _on(r, cfg) and r.test(child, parent, evolved, cfg)), None)
 
 
-def check_answer(answer: GenResult, cfg: EliminateConfig) -> str | None:
-    """Rules on the generated answer (2, 3 and the cut-off rule)."""
-    if answer.finish_reason == CONTEXT:
-        return TOO_LONG
-    text = answer.text
-    words = _WORD.findall(text)
-    if cfg.sorry_short and "sorry" in text.lower() and len(text.split()) < cfg.sorry_max_words:
-        return SORRY_SHORT
-    if cfg.stopwords_only and all(w.lower() in STOP_WORDS for w in words):
-        return STOPWORDS_ONLY  # also catches an empty answer or one of only punctuation
-    if cfg.truncated and answer.finish_reason == LENGTH:
-        return ANSWER_CUT_OFF
-    return None
+def check_answer(answer: GenResult, cfg: EliminateConfig, equal: bool | None = None) -> str | None:
+    """The first answer rule that fails, or None. `equal` is the no-gain verdict (rule 1)."""
+    return next((r.name for r in ANSWER_RULES if _on(r, cfg) and r.test(answer, equal, cfg)), None)
 
 
 # ---------------------------------------------------------------------------- rule 1

@@ -24,40 +24,20 @@ from typing import Any
 
 from rich.console import Console
 
-from wizardlite.config import FinetuneConfig
-from wizardlite.ft_data import IGNORE, TrainData
-from wizardlite.records import Journal
-from wizardlite.train_cpu import METRICS, TrainResult, _progress
+from wizardlite.finetune.data import IGNORE, TrainData
+from wizardlite.finetune.engine import TrainResult, progress
+from wizardlite.io import Journal
+from wizardlite.layout import FinetuneLayout
+from wizardlite.recipe import FinetuneConfig
 
 
 def _rows(examples: list[Any]) -> list[dict[str, list[int]]]:
     return [{"input_ids": list(e.input_ids), "completion_mask": [int(x != IGNORE) for x in e.labels]} for e in examples]
 
 
-def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, out: Path, console: Console,
-          fingerprint: str = "") -> tuple[TrainResult, Path]:
-    """Train, then save adapter/ and merged/ (16-bit). Returns (result, merged folder)."""
-    from unsloth import FastLanguageModel, is_bfloat16_supported  # noqa: I001 (first: it patches transformers and TRL)
+def _sft_config(cfg: FinetuneConfig, trainer_dir: Path, bf16: bool) -> Any:
+    from trl import SFTConfig
 
-    import datasets
-    from transformers import TrainerCallback
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
-
-    model, _ = FastLanguageModel.from_pretrained(model_name=str(base_dir), max_seq_length=cfg.max_length,
-                                                 dtype=None, load_in_4bit=cfg.load_in_4bit)
-    model = FastLanguageModel.get_peft_model(
-        model, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
-        target_modules=list(cfg.target_modules), random_state=cfg.seed,
-        use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False)
-    trainer_dir = out / "trainer"
-    stamp = trainer_dir / "fingerprint.txt"
-    if trainer_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
-        console.print(f"[yellow]{trainer_dir} is from another recipe, data or base: starting over[/]")
-        shutil.rmtree(trainer_dir)
-    trainer_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
-    bf16 = is_bfloat16_supported()
     # transformers 5 folded warmup_ratio into warmup_steps (a float below 1 is a ratio)
     known = {f.name for f in dataclasses.fields(SFTConfig)}
     warmup: dict[str, Any] = {"warmup_ratio" if "warmup_ratio" in known else "warmup_steps": cfg.warmup_ratio}
@@ -72,12 +52,16 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, 
         report_to="none", disable_tqdm=True, include_num_input_tokens_seen=True,
         gradient_checkpointing=False,  # Unsloth's own checkpointing is already in the model
     )
-    metrics = Journal(out / METRICS)
-    clock = {"t0": time.perf_counter(), "tokens0": 0}
+    return args
+
+
+def _log_callback(console: Console, metrics: Journal, clock: dict[str, Any]) -> Any:
+    """A TrainerCallback that draws the progress bar and writes metrics.jsonl."""
+    from transformers import TrainerCallback
 
     class Log(TrainerCallback):
         def on_train_begin(self, a, state, control, **kw):  # noqa: ANN001, ANN003, ANN201
-            self.progress = _progress(console)
+            self.progress = progress(console)
             self.progress.start()
             self.task = self.progress.add_task("finetune", total=state.max_steps, completed=state.global_step,
                                                loss="-", tps="-")
@@ -97,10 +81,40 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, 
         def on_train_end(self, a, state, control, **kw):  # noqa: ANN001, ANN003, ANN201
             self.progress.stop()
 
+    return Log()
+
+
+def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, layout: FinetuneLayout,
+          console: Console, fingerprint: str = "") -> tuple[TrainResult, Path]:
+    """Train, then save adapter/ and merged/ (16-bit). Returns (result, merged folder)."""
+    from unsloth import FastLanguageModel, is_bfloat16_supported  # noqa: I001 (first: it patches transformers and TRL)
+
+    import datasets
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTTrainer
+
+    model, _ = FastLanguageModel.from_pretrained(model_name=str(base_dir), max_seq_length=cfg.max_length,
+                                                 dtype=None, load_in_4bit=cfg.load_in_4bit)
+    model = FastLanguageModel.get_peft_model(
+        model, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
+        target_modules=list(cfg.target_modules), random_state=cfg.seed,
+        use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False)
+    out = layout.root
+    trainer_dir = out / "trainer"
+    stamp = trainer_dir / "fingerprint.txt"
+    if trainer_dir.is_dir() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        console.print(f"[yellow]{trainer_dir} is from another recipe, data or base: starting over[/]")
+        shutil.rmtree(trainer_dir)
+    trainer_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+    args = _sft_config(cfg, trainer_dir, is_bfloat16_supported())
+    metrics = Journal(layout.metrics)
+    clock = {"t0": time.perf_counter(), "tokens0": 0}
+
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
                          train_dataset=datasets.Dataset.from_list(_rows(data.train)),
                          eval_dataset=datasets.Dataset.from_list(_rows(data.eval)) if data.eval else None,
-                         callbacks=[Log()])
+                         callbacks=[_log_callback(console, metrics, clock)])
     last = get_last_checkpoint(str(trainer_dir))
     start = int(last.rsplit("-", 1)[-1]) if last else 0
     eval_before = None
@@ -119,10 +133,10 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, 
     steps = trainer.state.global_step
     if eval_after is not None:
         metrics.append([{"step": steps, "eval_loss": eval_after}])
-    model.save_pretrained(str(out / "adapter"))
-    tokenizer.save_pretrained(str(out / "adapter"))
-    merged = out / "merged"
+    model.save_pretrained(str(layout.adapter))
+    tokenizer.save_pretrained(str(layout.adapter))
+    merged = layout.merged
     model.save_pretrained_merged(str(merged), tokenizer, save_method="merged_16bit")
-    (out / "adapter" / "trainer_state.json").write_text(json.dumps({"train_loss": state.training_loss}))
+    (layout.adapter / "trainer_state.json").write_text(json.dumps({"train_loss": state.training_loss}))
     seen = trainer.state.num_input_tokens_seen - clock["tokens0"]
     return TrainResult(steps, start, int(seen), seconds, eval_before, eval_after, state.training_loss), merged

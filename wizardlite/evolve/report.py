@@ -1,6 +1,5 @@
-"""What the evolve stage shows and leaves behind: the live progress display, the training set
-(messages JSONL, a `datasets` folder, Alpaca/ShareGPT exports), report.md, the funnel plot
-and the closing summary table.
+"""What the evolve stage shows and leaves behind: the live progress display, report.md, the
+funnel plot, summary.json and the closing summary table. The training set is dataset.py's.
 
 Run as: wizardlite evolve --recipe recipes/default.toml   (this module finishes that command)
 """
@@ -8,7 +7,6 @@ Run as: wizardlite evolve --recipe recipes/default.toml   (this module finishes 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -20,19 +18,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from wizardlite.config import Recipe
-from wizardlite.progress import bar
-from wizardlite.records import (
-    DUPLICATE,
-    ELIMINATED,
-    KEPT,
-    SEED,
-    ReadReport,
-    Record,
-    atomic_write_text,
-    iter_jsonl,
-    write_jsonl,
-)
+from wizardlite.backends import GenResult
+from wizardlite.evolve.dataset import training_rows, write_dataset
+from wizardlite.io import ReadReport, atomic_write_text, iter_jsonl
+from wizardlite.layout import RunLayout
+from wizardlite.recipe import Recipe
+from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, Record
+from wizardlite.report import bar, pyplot, save_figure, table_md
 
 console = Console(stderr=True)
 
@@ -46,7 +38,7 @@ class _Display:
         self.tokens = 0
         self.t0 = time.time()
 
-    def on_result(self, _i: int, res: Any) -> None:
+    def on_result(self, _i: int, res: GenResult) -> None:
         self.tokens += res.completion_tokens
         self._refresh()
 
@@ -62,8 +54,8 @@ class _Display:
 
 
 @contextmanager
-def progress_display(total: int, state: Any) -> Iterator[_Display]:
-    done = [r for r in state.records if r.status != SEED]
+def progress_display(total: int, records: Sequence[Record]) -> Iterator[_Display]:
+    done = [r for r in records if r.status != SEED]
     counts: Counter[str] = Counter(r.status for r in done)
     progress = bar("[bold]round {task.fields[round]}", "{task.fields[stats]}", console=console)
     task = progress.add_task("evolve", total=total, completed=len(done), round=1, stats="")
@@ -71,66 +63,6 @@ def progress_display(total: int, state: Any) -> Iterator[_Display]:
         d = _Display(progress, task, counts)
         d._refresh()
         yield d
-
-
-# ---------------------------------------------------------------------------- training set
-
-
-def training_rows(records: Sequence[Record], recipe: Recipe) -> list[Record]:
-    keep = [r for r in records if r.status == KEPT and r.response.strip()]
-    if recipe.output.include_seeds:
-        keep = [r for r in records if r.status == SEED and r.response.strip()] + keep
-    return keep
-
-
-def as_messages(r: Record, system: str = "") -> dict[str, Any]:
-    msgs = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": r.instruction}, {"role": "assistant", "content": r.response}]
-    return {"id": r.id, "messages": msgs}
-
-
-def as_alpaca(r: Record) -> dict[str, Any]:
-    return {"id": r.id, "instruction": r.instruction, "input": "", "output": r.response}
-
-
-def as_sharegpt(r: Record, system: str = "") -> dict[str, Any]:
-    conv = ([{"from": "system", "value": system}] if system else []) + [
-        {"from": "human", "value": r.instruction}, {"from": "gpt", "value": r.response}]
-    return {"id": r.id, "conversations": conv}
-
-
-def write_dataset(out: Path, rows: Sequence[Record], recipe: Recipe) -> dict[str, Path]:
-    data = out / "data"
-    sysmsg = recipe.output.system_prompt
-    written = {"messages": data / "train.jsonl"}
-    write_jsonl(written["messages"], (as_messages(r, sysmsg) for r in rows))
-    if "alpaca" in recipe.output.formats:
-        written["alpaca"] = data / "alpaca.jsonl"
-        write_jsonl(written["alpaca"], (as_alpaca(r) for r in rows))
-    if "sharegpt" in recipe.output.formats:
-        written["sharegpt"] = data / "sharegpt.jsonl"
-        write_jsonl(written["sharegpt"], (as_sharegpt(r, sysmsg) for r in rows))
-    # The datasets folder is written beside its final place, then swapped in.
-    import datasets
-
-    datasets.disable_progress_bars()
-    tmp, final = data / ".hf.tmp", data / "hf"
-    shutil.rmtree(tmp, ignore_errors=True)
-    msgs = [as_messages(r, sysmsg) for r in rows]
-    ds = (datasets.Dataset.from_list(msgs) if msgs
-          else datasets.Dataset.from_dict({"id": [], "messages": []}, features=_empty_features()))
-    ds.save_to_disk(str(tmp))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    written["hf"] = final
-    return written
-
-
-def _empty_features() -> Any:
-    import datasets
-
-    msg = {"role": datasets.Value("string"), "content": datasets.Value("string")}
-    return datasets.Features({"id": datasets.Value("string"), "messages": [msg]})
 
 
 # ---------------------------------------------------------------------------- funnel
@@ -155,12 +87,7 @@ def funnel(records: Sequence[Record]) -> dict[str, Any]:
 
 
 def plot_funnel(path: Path, f: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = pyplot().subplots(1, 3, figsize=(15, 4.2))
     colors = {KEPT: "#3a923a", ELIMINATED: "#d0473f", DUPLICATE: "#e69f00"}
     for ax, key, title in ((axes[0], "per_round", "per round"), (axes[1], "per_op", "per operation")):
         groups = list(f[key])
@@ -179,19 +106,10 @@ def plot_funnel(path: Path, f: dict[str, Any]) -> None:
     axes[2].set_title("eliminated, by rule")
     axes[2].set_xlabel("records")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def _table_md(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _rate(c: Counter[str]) -> str:
@@ -212,17 +130,18 @@ def report_md(out: Path, recipe: Recipe, records: Sequence[Record], f: dict[str,
              f"- training set: {train_n} records in `data/train.jsonl` and `data/hf/`",
              f"- generation wall time (all sessions): {timing['wall_s']:.0f} s; "
              f"completion tokens: {timing['completion_tokens']}; {timing['tok_s']:.1f} tok/s",
+             f"- difficulty scores: `wizardlite score {out}` writes them to `difficulty.md`, beside this report",
              "", "![funnel](funnel.png)", "", "## Per round", ""]
     rows = [[rnd, sum(c.values()), c[KEPT], c[ELIMINATED], c[DUPLICATE], _rate(c)] for rnd, c in f["per_round"].items()]
-    parts += [_table_md(["round", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
+    parts += [table_md(["round", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
     reasons = sorted(f["reasons"])
     if reasons:
         parts += ["## Eliminated by rule, per round", ""]
         rows = [[rnd] + [f["reasons_by_round"][rnd][x] for x in reasons] for rnd in f["per_round"]]
-        parts += [_table_md(["round", *reasons], rows), ""]
+        parts += [table_md(["round", *reasons], rows), ""]
     parts += ["## Per operation", ""]
     rows = [[op, sum(c.values()), c[KEPT], c[ELIMINATED], c[DUPLICATE], _rate(c)] for op, c in f["per_op"].items()]
-    parts += [_table_md(["operation", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
+    parts += [table_md(["operation", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
     kept = [r for r in records if r.status == KEPT]
     if kept:
         parts += ["## Examples", ""]
@@ -238,38 +157,50 @@ def report_md(out: Path, recipe: Recipe, records: Sequence[Record], f: dict[str,
     return "\n".join(parts)
 
 
-def _timing(out: Path) -> dict[str, float]:
-    rows = list(iter_jsonl(out / "runlog.jsonl")) if (out / "runlog.jsonl").exists() else []
+def _timing(run: RunLayout) -> dict[str, float]:
+    rows = list(iter_jsonl(run.runlog)) if run.runlog.exists() else []
     wall = sum(r.get("wall_s", 0.0) for r in rows)
     comp = sum(r.get("completion_tokens", 0) for r in rows)
     return {"wall_s": wall, "completion_tokens": comp, "tok_s": comp / wall if wall else 0.0}
 
 
-def finish(out: Path, recipe: Recipe, records: Sequence[Record], seed_report: ReadReport, wall_s: float) -> None:
-    rows = training_rows(records, recipe)
-    files = write_dataset(out, rows, recipe)
-    f = funnel(records)
-    plot_funnel(out / "funnel.png", f)
-    timing = _timing(out)
-    atomic_write_text(out / "report.md", report_md(out, recipe, records, f, seed_report, len(rows), timing))
-    summary = {"seeds": sum(r.status == SEED for r in records),
-               "evolved": sum(r.status != SEED for r in records),
-               "kept": sum(r.status == KEPT for r in records),
-               "eliminated": sum(r.status == ELIMINATED for r in records),
-               "duplicate": sum(r.status == DUPLICATE for r in records),
-               "reasons": dict(f["reasons"]), "train_rows": len(rows), "seed_lines_skipped": len(seed_report.skipped),
-               "wall_s_this_session": round(wall_s, 1), **{k: round(v, 2) for k, v in timing.items()}}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
-    table = Table(title=f"evolve: {out}")
+def _summary(records: Sequence[Record], f: dict[str, Any], train_n: int, seed_report: ReadReport, wall_s: float,
+             timing: dict[str, float]) -> dict[str, Any]:
+    return {"seeds": sum(r.status == SEED for r in records),
+            "evolved": sum(r.status != SEED for r in records),
+            "kept": sum(r.status == KEPT for r in records),
+            "eliminated": sum(r.status == ELIMINATED for r in records),
+            "duplicate": sum(r.status == DUPLICATE for r in records),
+            "reasons": dict(f["reasons"]), "train_rows": train_n, "seed_lines_skipped": len(seed_report.skipped),
+            "wall_s_this_session": round(wall_s, 1), **{k: round(v, 2) for k, v in timing.items()}}
+
+
+def _print_summary(run: RunLayout, f: dict[str, Any], train_n: int, train_path: Path, seed_report: ReadReport,
+                   timing: dict[str, float]) -> None:
+    table = Table(title=f"evolve: {run.root}")
     table.add_column("round")
     for col in ("evolved", "kept", "eliminated", "duplicate", "kept %"):
         table.add_column(col, justify="right")
     for rnd, c in f["per_round"].items():
         table.add_row(str(rnd), str(sum(c.values())), str(c[KEPT]), str(c[ELIMINATED]), str(c[DUPLICATE]), _rate(c))
-    Console().print(table)
+    out = Console()
+    out.print(table)
     reasons = ", ".join(f"{k} {v}" for k, v in f["reasons"].most_common()) or "none"
-    Console().print(f"eliminated by rule: {reasons}")
+    out.print(f"eliminated by rule: {reasons}")
     if seed_report.skipped:
-        Console().print(f"[yellow]{len(seed_report.skipped)} seed line(s) skipped; see report.md[/]")
-    Console().print(f"training set: {len(rows)} rows -> {files['messages']} ; report: {out / 'report.md'} ; "
-                    f"{timing['tok_s']:.1f} tok/s over {timing['wall_s']:.0f} s of generation")
+        out.print(f"[yellow]{len(seed_report.skipped)} seed line(s) skipped; see report.md[/]")
+    out.print(f"training set: {train_n} rows -> {train_path} ; report: {run.report} ; "
+              f"{timing['tok_s']:.1f} tok/s over {timing['wall_s']:.0f} s of generation")
+
+
+def finish(run: RunLayout, recipe: Recipe, records: Sequence[Record], seed_report: ReadReport, wall_s: float) -> None:
+    """Write the training set, the report, the plot and summary.json; print the summary."""
+    rows = training_rows(records, recipe)
+    files = write_dataset(run, rows, recipe)
+    f = funnel(records)
+    plot_funnel(run.funnel_plot, f)
+    timing = _timing(run)
+    atomic_write_text(run.report, report_md(run.root, recipe, records, f, seed_report, len(rows), timing))
+    summary = _summary(records, f, len(rows), seed_report, wall_s, timing)
+    atomic_write_text(run.summary, json.dumps(summary, indent=2))
+    _print_summary(run, f, len(rows), files["messages"], seed_report, timing)

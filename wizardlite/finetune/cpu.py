@@ -21,34 +21,17 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from wizardlite.config import FinetuneConfig
 from wizardlite.errors import ConfigError
-from wizardlite.ft_data import IGNORE, Example, TrainData, collate, schedule
-from wizardlite.records import Journal
-
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
-
-
-@dataclass
-class TrainResult:
-    steps: int
-    resumed_from: int
-    tokens: int  # real (non-padding) tokens seen in this process
-    seconds: float
-    eval_before: float | None
-    eval_after: float | None
-    last_loss: float | None
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+from wizardlite.finetune.data import IGNORE, Example, TrainData, collate, schedule
+from wizardlite.finetune.engine import TrainResult, progress
+from wizardlite.io import Journal
+from wizardlite.layout import FinetuneLayout
+from wizardlite.recipe import FinetuneConfig
 
 
 def load_lora_model(cfg: FinetuneConfig, base_dir: Path) -> Any:
@@ -157,12 +140,36 @@ def _load_checkpoint(path: Path, fingerprint: str, console: Console) -> dict[str
     return state
 
 
-def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, out: Path, fingerprint: str,
+def _resume(path: Path, fingerprint: str, model: Any, opt: Any, sched: Any, total: int, console: Console) -> int:
+    """Restore the adapter, optimizer, scheduler and RNG from a checkpoint of this run; the step to start after."""
+    import torch
+    from peft import set_peft_model_state_dict
+
+    state = _load_checkpoint(path, fingerprint, console)
+    if state is None:
+        return 0
+    set_peft_model_state_dict(model, state["adapter"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    console.print(f"resuming from step {state['step']} of {total} ({path})")
+    return int(state["step"])
+
+
+def _restart_metrics(metrics: Journal, start: int) -> float | None:
+    """Keep the metrics rows up to the checkpoint (a resumed run must not repeat the steps after
+    it); the eval loss before training, when it was measured."""
+    kept = [r for r in metrics.read() if int(r.get("step", 0)) <= start] if start else []
+    metrics.path.write_text("")
+    metrics.append(kept)
+    return next((r["eval_loss"] for r in kept if r.get("step") == 0 and "eval_loss" in r), None)
+
+
+def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, layout: FinetuneLayout, fingerprint: str,
           console: Console, on_step: Callable[[int], None] | None = None) -> tuple[Any, TrainResult]:
     """Train LoRA adapters; return the PEFT model (adapters not merged) and what happened.
     `on_step(step)` is called after each optimizer step (tests use it to interrupt a run)."""
     import torch
-    from peft import set_peft_model_state_dict
 
     model = load_lora_model(cfg, base_dir)
     model.train()
@@ -171,28 +178,17 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, out
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(len(steps), cfg.warmup_ratio))
-    ckpt_path, metrics = out / CHECKPOINT, Journal(out / METRICS)
-    start, eval_before = 0, None
-    state = _load_checkpoint(ckpt_path, fingerprint, console)
-    if state is not None:
-        set_peft_model_state_dict(model, state["adapter"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
-        console.print(f"resuming from step {start} of {len(steps)} ({ckpt_path})")
-    kept = [r for r in metrics.read() if int(r.get("step", 0)) <= start] if start else []
-    metrics.path.write_text("")  # rewritten: a resumed run must not repeat the steps after its checkpoint
-    metrics.append(kept)
-    eval_before = next((r["eval_loss"] for r in kept if r.get("step") == 0 and "eval_loss" in r), None)
+    ckpt_path, metrics = layout.checkpoint, Journal(layout.metrics)
+    start = _resume(ckpt_path, fingerprint, model, opt, sched, len(steps), console)
+    eval_before = _restart_metrics(metrics, start)
     if start == 0 and data.eval:
         eval_before = evaluate(model, data.eval, cfg.batch_size, pad_id)
         metrics.append([{"step": 0, "eval_loss": eval_before}])
 
     t0, seen, last_loss, done = time.perf_counter(), 0, None, start
     try:
-        with _progress(console) as progress:
-            task = progress.add_task("finetune", total=len(steps), completed=start, loss="-", tps="-")
+        with progress(console) as bar:
+            task = bar.add_task("finetune", total=len(steps), completed=start, loss="-", tps="-")
             for step in range(start + 1, len(steps) + 1):
                 t_step = time.perf_counter()
                 lr = sched.get_last_lr()[0]
@@ -204,7 +200,7 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, out
                     metrics.append([{"step": step, "loss": round(last_loss, 5), "lr": lr,
                                      "tokens_per_s": round(tokens / dt, 1), "tokens": tokens,
                                      "elapsed_s": round(time.perf_counter() - t0, 2)}])
-                progress.update(task, advance=1, loss=f"{last_loss:.3f}", tps=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.update(task, advance=1, loss=f"{last_loss:.3f}", tps=f"{seen / (time.perf_counter() - t0):.0f}")
                 if step % cfg.save_every == 0 and step < len(steps):
                     _save_checkpoint(ckpt_path, model, opt, sched, step, fingerprint)
                 if on_step is not None:
@@ -225,10 +221,3 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, pad_id: int, out
     if eval_after is not None:
         metrics.append([{"step": len(steps), "eval_loss": eval_after}])
     return model, TrainResult(len(steps), start, seen, seconds, eval_before, eval_after, last_loss)
-
-
-def _progress(console: Console) -> Any:
-    from wizardlite.progress import bar
-
-    return bar("[bold]{task.description}", "loss {task.fields[loss]}", "{task.fields[tps]} tok/s", console=console,
-               eta_label="ETA")

@@ -5,7 +5,7 @@ instruction in each row: explicit field names from the recipe, or the common lay
 (Alpaca, ShareGPT, chat messages, prompt/question, Self-Instruct's `instances`). A row we
 cannot use is skipped with its line number and the reason, never a crash.
 
-Run as: python -m wizardlite.seeds recipes/seeds/general.jsonl
+Run as: python -m wizardlite.evolve.seeds recipes/seeds/general.jsonl
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wizardlite.config import SeedsConfig
 from wizardlite.errors import DataError
-from wizardlite.records import SEED, ReadReport, Record, iter_jsonl_numbered, record_id
+from wizardlite.io import ReadReport, iter_jsonl_numbered
+from wizardlite.recipe import SeedsConfig
+from wizardlite.records import SEED, Record, record_id
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
 _BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
@@ -235,13 +236,7 @@ def resolve_path(path: str, base_dir: Path | None = None) -> Path:
     return p if p.is_absolute() else (base_dir or Path.cwd()) / p
 
 
-def load_seeds(cfg: SeedsConfig, base_dir: Path | None = None) -> tuple[list[Record], ReadReport]:
-    """Read the seed file named by `cfg` into seed Records (round 0, status SEED).
-
-    Rows that hold no usable instruction and exact duplicates are skipped and listed in the
-    returned ReadReport with their line numbers. Raises DataError when the file is missing,
-    unreadable, or yields no seed at all.
-    """
+def _seed_path(cfg: SeedsConfig, base_dir: Path | None) -> tuple[Path, str]:
     if not cfg.path:
         raise DataError("no seed file given: pass --seeds PATH or set seeds.path in the recipe")
     path = resolve_path(cfg.path, base_dir)
@@ -250,7 +245,38 @@ def load_seeds(cfg: SeedsConfig, base_dir: Path | None = None) -> tuple[list[Rec
     fmt = _detect_format(path) if cfg.format == "auto" else cfg.format
     if fmt not in _READERS:
         raise DataError(f"seeds.format '{fmt}' is not one of {', '.join(FORMATS)}")
+    return path, fmt
 
+
+def _seed(row: Row, n: int, path: Path, cfg: SeedsConfig) -> Record:
+    """The seed Record of one row; raises _Skip with the reason when the row has none."""
+    instruction, inp, out, meta = _fields(row, cfg)
+    instruction, inp = instruction.strip(), inp.strip()
+    if not instruction:
+        raise _Skip("empty instruction")
+    text = f"{instruction}\n\n{inp}" if inp else instruction
+    rid = record_id(None, 0, "seed", text)
+    return Record(id=rid, parent_id=None, root_id=rid, round=0, operation="seed", instruction=text,
+                  response=out.strip(), status=SEED, meta={"source": path.name, "line": n, **_source_meta(row), **meta})
+
+
+def _no_seed_error(path: Path, report: ReadReport, fields_seen: dict[str, None]) -> DataError:
+    if report.rows == 0:
+        first = f", first: line {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
+        return DataError(f"no readable rows in {path} ({len(report.skipped)} line(s) skipped{first}): "
+                         "fix the file or pass --seeds PATH")
+    return DataError(f"no usable instruction in {path}: set seeds.instruction_field in the recipe; "
+                     f"fields seen: {', '.join(fields_seen) or 'none'}")
+
+
+def load_seeds(cfg: SeedsConfig, base_dir: Path | None = None) -> tuple[list[Record], ReadReport]:
+    """Read the seed file named by `cfg` into seed Records (round 0, status SEED).
+
+    Rows that hold no usable instruction and exact duplicates are skipped and listed in the
+    returned ReadReport with their line numbers. Raises DataError when the file is missing,
+    unreadable, or yields no seed at all.
+    """
+    path, fmt = _seed_path(cfg, base_dir)
     report = ReadReport(str(path))
     seeds: list[Record] = []
     first_line: dict[str, int] = {}
@@ -260,39 +286,23 @@ def load_seeds(cfg: SeedsConfig, base_dir: Path | None = None) -> tuple[list[Rec
             report.rows += 1
             fields_seen.update(dict.fromkeys(map(str, row)))
             try:
-                instruction, inp, out, meta = _fields(row, cfg)
+                seed = _seed(row, n, path, cfg)
             except _Skip as e:
                 report.skip(n, str(e))
                 continue
-            instruction, inp = instruction.strip(), inp.strip()
-            if not instruction:
-                report.skip(n, "empty instruction")
+            if seed.id in first_line:
+                report.skip(n, f"duplicate of line {first_line[seed.id]}")
                 continue
-            text = f"{instruction}\n\n{inp}" if inp else instruction
-            rid = record_id(None, 0, "seed", text)
-            if rid in first_line:
-                report.skip(n, f"duplicate of line {first_line[rid]}")
-                continue
-            first_line[rid] = n
-            seeds.append(Record(
-                id=rid, parent_id=None, root_id=rid, round=0, operation="seed", instruction=text,
-                response=out.strip(), status=SEED,
-                meta={"source": path.name, "line": n, **_source_meta(row), **meta},
-            ))
+            first_line[seed.id] = n
+            seeds.append(seed)
             if 0 < cfg.limit <= len(seeds):
                 break
     except (OSError, ValueError, UnicodeError, csv.Error) as e:
         # pyarrow's ArrowInvalid and datasets' errors for a wrong folder are ValueErrors/OSErrors.
         raise DataError(f"cannot read {path} as {fmt}: {str(e).splitlines()[0] if str(e) else type(e).__name__}; "
                         f"check the file or set seeds.format") from None
-
     if not seeds:
-        if report.rows == 0:
-            first = f", first: line {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
-            raise DataError(f"no readable rows in {path} ({len(report.skipped)} line(s) skipped{first}): "
-                            "fix the file or pass --seeds PATH")
-        raise DataError(f"no usable instruction in {path}: set seeds.instruction_field in the recipe; "
-                        f"fields seen: {', '.join(fields_seen) or 'none'}")
+        raise _no_seed_error(path, report, fields_seen)
     return seeds, report
 
 

@@ -26,28 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite import __version__
-from wizardlite.backends import CONTEXT, ERROR, LENGTH, GenRequest, GenResult, Sampling, user
-from wizardlite.config import BackendConfig, Recipe
+from wizardlite.backends import ERROR, GenRequest, GenResult, Sampling, identity, user
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.judge import (
-    VERDICT_GRAMMAR,
-    Factory,
-    OneAtATime,
-    TestItem,
-    backend_for,
-    band,
-    identity,
-    judge_config,
-    parse_verdict,
-    progress_bar,
-    read_testset,
-    same_model,
-)
-from wizardlite.records import Journal, atomic_write_text, content_hash, derived_seed, file_sha256
+from wizardlite.io import Journal, atomic_write_text, file_sha256
+from wizardlite.judge.compare_report import summarize, write_outputs
+from wizardlite.judge.contestants import Factory, OneAtATime, backend_for, judge_config
+from wizardlite.judge.judgement import ORDERS, Judgement, judgement_row
+from wizardlite.judge.replies import VERDICT_GRAMMAR
+from wizardlite.judge.testset import TestItem, read_testset
+from wizardlite.recipe import BackendConfig, Recipe
+from wizardlite.records import content_hash, derived_seed
+from wizardlite.report import counting_bar
 
 META = "comparison.json"
 JUDGEMENTS = "judgements.jsonl"
-ORDERS = ("a_first", "b_first")
 
 JUDGE_SYSTEM = "You are a careful, impartial judge of answers written by AI assistants."
 JUDGE_PROMPT = (
@@ -60,8 +52,6 @@ JUDGE_PROMPT = (
 
 def compare_models(recipe: Recipe, testset: Path, a: str, b: str, judge: str | None, out: Path, *,
                    factory: Factory) -> Path:
-    from wizardlite.compare_report import summarize, write_outputs
-
     items, read = read_testset(testset, recipe.judge)
     if not items:
         raise DataError(f"{testset} holds no usable test items ({len(read.skipped)} line(s) skipped): "
@@ -70,8 +60,8 @@ def compare_models(recipe: Recipe, testset: Path, a: str, b: str, judge: str | N
     cfgs = {"a": backend_for(a, base), "b": backend_for(b, base), "judge": judge_config(recipe, judge)}
     idents = {k: identity(c) for k, c in cfgs.items()}
     # A model name and its path are one model: load it by path, so that a role change reuses it.
-    cfgs = {k: replace(c, model=idents[k]["path"]) if "path" in idents[k] else c for k, c in cfgs.items()}
-    meta = {"version": __version__, "run_seed": recipe.run.seed, "models": idents,
+    cfgs = {k: replace(c, model=idents[k].path) if idents[k].path else c for k, c in cfgs.items()}
+    meta = {"version": __version__, "run_seed": recipe.run.seed, "models": {k: i.as_dict() for k, i in idents.items()},
             "answer_sampling": asdict(answer_sampling(recipe)), "judge_sampling": asdict(judge_sampling(recipe)),
             "system_prompt": recipe.output.system_prompt, "judge_prompt": content_hash(JUDGE_SYSTEM, JUDGE_PROMPT),
             "testset": str(testset), "testset_sha256": file_sha256(testset)}
@@ -134,7 +124,7 @@ def answer_all(side: str, cfg: BackendConfig, items: Sequence[TestItem], recipe:
         return done
     gen = models.get(cfg)
     reqs = [answer_request(it, recipe) for it in todo]
-    with progress_bar(f"answers {side.upper()}", len(items), len(items) - len(todo)) as advance:
+    with counting_bar(f"answers {side.upper()}", len(items), len(items) - len(todo)) as advance:
         def on_result(i: int, res: GenResult) -> None:
             advance()
             if res.finish_reason == ERROR:
@@ -159,50 +149,12 @@ def judge_request(item: TestItem, first: str, second: str, order: str, recipe: R
                       seed=derived_seed(recipe.run.seed, "judge", item.id, order), grammar=VERDICT_GRAMMAR, task="judge")
 
 
-def to_model(position: str | None, order: str) -> str | None:
-    """Map a positional verdict (A = shown first) to a model ("a", "b") for one order."""
-    if position is None or position == "tie":
-        return position
-    first, second = ("a", "b") if order == "a_first" else ("b", "a")
-    return first if position == "A" else second
-
-
-def combine(v_a_first: str | None, v_b_first: str | None) -> str | None:
-    """Both orders pick the same model -> that model; they disagree or either says tie ->
-    tie; either unparseable -> None."""
-    if v_a_first is None or v_b_first is None:
-        return None
-    if v_a_first == v_b_first and v_a_first in ("a", "b"):
-        return v_a_first
-    return "tie"
-
-
-def judgement_row(item: TestItem, ans: dict[str, dict[str, Any]], results: dict[str, GenResult],
-                  reqs: dict[str, GenRequest], judge_info: dict[str, Any]) -> dict[str, Any]:
-    pos = {o: parse_verdict(results[o].text) for o in ORDERS}
-    ver = {o: to_model(pos[o], o) for o in ORDERS}
-    both = ver["a_first"] is not None and ver["b_first"] is not None
-    return {
-        "id": item.id, "line": item.line, "instruction": item.instruction, "skill": item.skill,
-        "difficulty": item.difficulty, "band": band(item.difficulty),
-        "answer_a": ans["a"]["answer"], "answer_b": ans["b"]["answer"],
-        "finish_a": ans["a"]["finish_reason"], "finish_b": ans["b"]["finish_reason"],
-        "raw_a_first": results["a_first"].text, "raw_b_first": results["b_first"].text,
-        "position_a_first": pos["a_first"], "position_b_first": pos["b_first"],
-        "verdict_a_first": ver["a_first"], "verdict_b_first": ver["b_first"],
-        "verdict": combine(ver["a_first"], ver["b_first"]),
-        "flipped": (ver["a_first"] != ver["b_first"]) if both else None,
-        "judge_finish": {o: results[o].finish_reason for o in ORDERS},
-        "judge_seeds": {o: reqs[o].seed for o in ORDERS}, "judge": judge_info,
-    }
-
-
 def judge_all(cfg: BackendConfig, items: Sequence[TestItem], answers: dict[str, dict[str, dict[str, Any]]],
-              recipe: Recipe, out: Path, models: OneAtATime) -> list[dict[str, Any]]:
+              recipe: Recipe, out: Path, models: OneAtATime) -> list[Judgement]:
     """Judge every pair that has both answers and no judgement yet; return the judgements of
     the current test items. A pair is journaled once both of its orders are in."""
     journal = Journal(out / JUDGEMENTS)
-    done = {row["id"]: row for row in journal.read()}
+    done = {row["id"]: Judgement.from_dict(row) for row in journal.read()}
     ready = [it for it in items if it.id in answers["a"] and it.id in answers["b"]]
     todo = [it for it in ready if it.id not in done]
     if todo:
@@ -212,7 +164,7 @@ def judge_all(cfg: BackendConfig, items: Sequence[TestItem], answers: dict[str, 
             reqs += [judge_request(it, a, b, "a_first", recipe), judge_request(it, b, a, "b_first", recipe)]
         pending: dict[int, dict[str, GenResult]] = {}
         gen = models.get(cfg)
-        with progress_bar("judging", len(ready), len(ready) - len(todo)) as advance:
+        with counting_bar("judging", len(ready), len(ready) - len(todo)) as advance:
             def on_result(i: int, res: GenResult) -> None:
                 k, order = divmod(i, 2)
                 got = pending.setdefault(k, {})
@@ -227,26 +179,8 @@ def judge_all(cfg: BackendConfig, items: Sequence[TestItem], answers: dict[str, 
                 ans = {s: answers[s][it.id] for s in ("a", "b")}
                 row = judgement_row(it, ans, got, {"a_first": reqs[2 * k], "b_first": reqs[2 * k + 1]},
                                     gen.info.as_dict())
-                journal.append([row])
+                journal.append([row.to_dict()])
                 done[it.id] = row
 
             gen.generate(reqs, on_result)
     return [done[it.id] for it in items if it.id in done]
-
-
-def count_cut(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Answers cut at max_tokens and judge prompts that did not fit the context."""
-    return {"answer_a_cut": sum(r["finish_a"] == LENGTH for r in rows),
-            "answer_b_cut": sum(r["finish_b"] == LENGTH for r in rows),
-            "judge_context": sum(any(f == CONTEXT for f in r["judge_finish"].values()) for r in rows)}
-
-
-def flags(idents: dict[str, dict[str, Any]]) -> list[str]:
-    """Warnings for the report when one model plays two roles."""
-    out = []
-    for side in ("a", "b"):
-        if same_model(idents["judge"], idents[side]):
-            out.append(f"the judge is the same model as contestant {side.upper()}: it may favour its own answers")
-    if same_model(idents["a"], idents["b"]):
-        out.append("A and B are the same model: any difference is sampling noise")
-    return out

@@ -1,0 +1,210 @@
+"""The fine-tuning stage: an evolve run's training set in, a LoRA adapter, a merged model and a
+GGUF out.
+
+Run as: wizardlite finetune --recipe recipes/default.toml   (or: just finetune)
+
+Steps: pick the engine (Unsloth on an NVIDIA GPU when installed, else the CPU engine; engine.py),
+turn the base into a plain HF folder (wizardlite.gguf.to_hf), render the data with the base's
+chat template (data.py), train (cpu.py or unsloth.py), then write (export.py) adapter/, merged/,
+model.gguf, a Modelfile for Ollama, metrics.jsonl, loss.png and recipe.resolved.json into the
+output folder (default <run.out>/ft). Running the same command again resumes an interrupted
+run from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from wizardlite import __version__
+from wizardlite.errors import ConfigError
+from wizardlite.finetune import data as ft_data
+from wizardlite.finetune.data import TrainData
+from wizardlite.finetune.engine import TrainResult, choose_engine
+from wizardlite.finetune.export import export_merged_folder, export_peft
+from wizardlite.gguf import to_hf
+from wizardlite.gguf.from_hf import check_exportable
+from wizardlite.gguf.to_hf import SOURCE
+from wizardlite.io import atomic_write_text, file_sha256, iter_jsonl
+from wizardlite.layout import FinetuneLayout, RunLayout
+from wizardlite.models import model_sha256
+from wizardlite.recipe import FinetuneConfig, Recipe, recipe_to_dict
+from wizardlite.records import content_hash
+from wizardlite.report import pyplot, save_figure
+
+# FinetuneConfig fields that do not change the trained weights: a checkpoint stays valid across them.
+NOT_TRAINING = ("out", "export", "gguf_types", "log_every", "save_every", "merged_dtype", "data", "base", "engine")
+
+
+def load_tokenizer(base_dir: Path, chat_template: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
+    if chat_template:
+        tokenizer.chat_template = chat_template  # the recipe's template wins, and ships with the outputs
+    if not tokenizer.chat_template:
+        raise ConfigError(f"the base {base_dir} has no chat template: set finetune.chat_template to a Jinja template")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def base_identity(base_dir: Path) -> str:
+    stamp = base_dir / SOURCE
+    if stamp.is_file():
+        return str(json.loads(stamp.read_text(encoding="utf-8"))["sha256"])
+    files = sorted(base_dir.glob("*.safetensors")) + [base_dir / "config.json"]
+    return content_hash([model_sha256(f) for f in files if f.is_file()], n=64)
+
+
+@dataclasses.dataclass
+class _Prepared:
+    cfg: FinetuneConfig
+    engine: str
+    base_dir: Path
+    tokenizer: Any
+    data: TrainData
+    data_info: dict[str, Any]
+    fingerprint: str
+
+
+def _prepare(recipe: Recipe, console: Console, timings: dict[str, float]) -> _Prepared:
+    """Pick the engine, make the base a plain HF folder, read and tokenize the data."""
+    cfg = recipe.finetune
+    if errs := cfg.check():
+        raise ConfigError("; ".join(errs))
+    data_path = Path(cfg.data) if cfg.data else RunLayout(Path(recipe.run.out)).train
+    used = choose_engine(cfg.engine)
+    console.print(f"engine: [bold]{used}[/] (asked: {cfg.engine})")
+    t = time.perf_counter()
+    base_dir = to_hf.base_folder(cfg.base)
+    timings["base_s"] = time.perf_counter() - t
+    console.print(f"base: {cfg.base} -> {base_dir}")
+    tokenizer = load_tokenizer(base_dir, cfg.chat_template)
+    if "gguf" in cfg.export:
+        from transformers import AutoConfig
+
+        check_exportable(AutoConfig.from_pretrained(str(base_dir), local_files_only=True), tokenizer)
+    t = time.perf_counter()
+    td = ft_data.prepare(data_path, tokenizer, cfg.max_length, cfg.loss_on, cfg.eval_fraction, cfg.seed)
+    timings["data_s"] = time.perf_counter() - t
+    data_info = {"path": str(data_path), "sha256": file_sha256(data_path), "formats": dict(td.formats),
+                 "train": len(td.train), "eval": len(td.eval), "train_tokens": td.tokens,
+                 "skipped_lines": [{"line": n, "reason": r} for n, r in td.report.skipped],
+                 "truncated": td.truncated, "dropped_too_long": td.dropped}
+    console.print(f"data: {data_path}: {len(td.train)} train + {len(td.eval)} eval conversations, "
+                  f"{td.tokens} train tokens; {len(td.report.skipped)} lines skipped, {td.truncated} cut at "
+                  f"max_length, {td.dropped} dropped")
+    train_fields = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_TRAINING}
+    fingerprint = content_hash(train_fields, data_info["sha256"], base_identity(base_dir), used, n=32)
+    return _Prepared(cfg, used, base_dir, tokenizer, td, data_info, fingerprint)
+
+
+def _train_and_export(p: _Prepared, out: FinetuneLayout, console: Console, on_step: Any,
+                      timings: dict[str, float]) -> tuple[TrainResult, dict[str, str]]:
+    t = time.perf_counter()
+    if p.engine == "unsloth":
+        from wizardlite.finetune import unsloth
+
+        result, merged_dir = unsloth.train(p.cfg, p.base_dir, p.data, p.tokenizer, out, console, p.fingerprint)
+        timings["train_s"] = time.perf_counter() - t
+        return result, export_merged_folder(p.cfg, merged_dir, out, p.tokenizer, p.base_dir, timings)
+    from wizardlite.finetune import cpu
+
+    model, result = cpu.train(p.cfg, p.base_dir, p.data, int(p.tokenizer.pad_token_id), out, p.fingerprint,
+                              console, on_step)
+    timings["train_s"] = time.perf_counter() - t
+    return result, export_peft(p.cfg, model, out, p.tokenizer, p.base_dir, timings)
+
+
+def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> Path:
+    """Fine-tune `recipe.finetune.base` on the training set; return the output folder.
+    `on_step(step)` is called after each optimizer step of the CPU engine (tests interrupt with it)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never touch a hub, whatever the caller forgot
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # OpenMP threads that spin while they wait for each other take the CPU from whatever else
+    # runs on the machine, and from each other: with a second busy process on 2 cores a step
+    # was 10x slower with the default policy, and as fast as one idle thread with PASSIVE.
+    # Read when torch loads its OpenMP runtime, so it must be set before the first `import torch`.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    console = console or Console(stderr=True)
+    timings: dict[str, float] = {}
+    p = _prepare(recipe, console, timings)
+    out = RunLayout(Path(recipe.run.out)).finetune(p.cfg.out)
+    out.root.mkdir(parents=True, exist_ok=True)
+    resolved = {"recipe": recipe_to_dict(recipe), "wizardlite": __version__, "engine": p.engine,
+                "base": {"name": p.cfg.base, "folder": str(p.base_dir), "sha256": base_identity(p.base_dir)},
+                "data": p.data_info, "versions": _versions(p.engine), "status": "running"}
+    atomic_write_text(out.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
+
+    result, outputs = _train_and_export(p, out, console, on_step, timings)
+    _plot(out)
+    results = {"steps": result.steps, "resumed_from": result.resumed_from, "tokens_per_s": round(result.tokens_per_s, 1),
+               "eval_loss_before": result.eval_before, "eval_loss_after": result.eval_after,
+               "last_train_loss": result.last_loss, "seconds": {k: round(v, 2) for k, v in timings.items()},
+               "outputs": outputs}
+    resolved |= {"status": "done", "results": results}
+    atomic_write_text(out.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
+    _summary(console, p.engine, p.cfg, p.data, result, timings, outputs)
+    return out.root
+
+
+def _versions(engine: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["torch", "transformers", "peft", "gguf"] + (["unsloth", "trl", "bitsandbytes"] if engine == "unsloth" else [])
+    out = {}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = "missing"
+    return out
+
+
+def _plot(out: FinetuneLayout) -> Path | None:
+    """loss.png: train loss per step and eval loss where measured."""
+    if not out.metrics.is_file():
+        return None
+    rows = list(iter_jsonl(out.metrics))
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    fig, ax = pyplot().subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", lw=1.2)
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o--", label="eval loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (per trained token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, out.loss_plot, dpi=100)
+    return out.loss_plot
+
+
+def _summary(console: Console, engine: str, cfg: FinetuneConfig, td: Any, result: Any, timings: dict[str, float],
+             outputs: dict[str, str]) -> None:
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.4f}"
+
+    table = Table(title="finetune")
+    table.add_column("")
+    table.add_column("value")
+    table.add_row("engine", engine)
+    table.add_row("base", cfg.base)
+    table.add_row("conversations", f"{len(td.train)} train, {len(td.eval)} eval")
+    table.add_row("steps", f"{result.steps}" + (f" (resumed at {result.resumed_from})" if result.resumed_from else ""))
+    table.add_row("tokens/s", f"{result.tokens_per_s:.0f}")
+    table.add_row("eval loss", f"{fmt(result.eval_before)} -> {fmt(result.eval_after)}")
+    table.add_row("time", ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))
+    for k, v in outputs.items():
+        table.add_row(k, v)
+    console.print(table)

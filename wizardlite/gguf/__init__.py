@@ -1,0 +1,1 @@
+"""GGUF files: read them, map their tensors to Hugging Face names, and convert both ways."""

@@ -1,0 +1,1 @@
+"""Tools around the stages: chat with a model, check the machine."""
