@@ -5,6 +5,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 export PATH := justfile_directory() + "/.venv/bin:" + env_var("PATH")
 recipe := "recipes/default.toml"
+ifeval := "../shared/data/ifeval_input_data.jsonl"
 
 # list the tasks
 default:
@@ -26,6 +27,10 @@ finetune *ARGS:
 judge *ARGS:
     wizardlite judge --recipe {{recipe}} {{ARGS}}
 
+# IFEval, no judge: the recipe's fine-tuned GGUF vs the embedded base, paired (`just ifeval=PATH eval`: your copy)
+eval *ARGS:
+    HF_HUB_OFFLINE=1 wizardlite eval --recipe {{recipe}} --data {{ifeval}} --against smollm2-q8_0 {{ARGS}}
+
 # every test, the slow ones on real models included (pytest's "no tests" is a failure)
 test *ARGS:
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 pytest -q {{ARGS}}
@@ -41,6 +46,18 @@ bench *ARGS:
 # fine-tuning throughput: wizardlite's CPU engine vs a plain PyTorch+PEFT loop
 bench-finetune *ARGS:
     HF_HUB_OFFLINE=1 python benchmarks/bench_finetune.py {{ARGS}}
+
+# IFEval on the embedded model (541 prompts, resumable), verdicts cross-checked with the reference scorer
+bench-ifeval *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/bench_ifeval.py --data {{ifeval}} {{ARGS}}
+
+# does verified evolution help? base / seeds / paper / verified / equal-size arms on IFEval (hours; resumable)
+bench-ifeval-gain *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/ifeval_gain.py {{ARGS}}
+
+# paper scale: near-dup index at 250k, MiniLM sentences/s, a 52k-seed fake evolve, http client req/s
+bench-scale *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/bench_scale.py {{ARGS}}
 
 # ruff, mypy, and the import rule (core <- backends <- stages <- cli; stages never import each other)
 lint:

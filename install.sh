@@ -27,5 +27,8 @@ if [ "$gpu" = 1 ]; then
 else
   pip install -q -e ".[dev]"
 fi
+# llama.cpp's HF -> GGUF converters, taken from the sdist of the llama-cpp-python just installed
+# (its vendor/llama.cpp is what the library was compiled from) into .venv/share/wizardlite/.
+.venv/bin/python -m wizardlite.gguf.convert install
 .venv/bin/wizardlite --help >/dev/null
 echo "wizardlite installed in .venv; activate it with: . .venv/bin/activate"

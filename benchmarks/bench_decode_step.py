@@ -35,11 +35,11 @@ def main() -> None:
 
     from wizardlite import models
     from wizardlite.backends.hardware import physical_cores
-    from wizardlite.backends.llamacpp import _quiet_llama_logs
+    from wizardlite.quiet import route_llama_logs
 
     path = models.resolve(args.model)
     threads = args.threads or physical_cores()
-    _quiet_llama_logs(lc, False)
+    route_llama_logs(lc)
     lc.llama_backend_init()
     model = lc.llama_model_load_from_file(str(path).encode(), lc.llama_model_default_params())
     cp = lc.llama_context_default_params()

@@ -10,7 +10,8 @@ from wizardlite.backends import LENGTH, GenResult
 from wizardlite.backends.fake import FakeGenerator
 from wizardlite.evolve.dedup import Deduper
 from wizardlite.evolve.operations import OPERATIONS, PARENT_MARKER
-from wizardlite.evolve.step import Lineages, Models, choose_operation, evolve_chunk
+from wizardlite.evolve.pipeline import evolve_chunk
+from wizardlite.evolve.step import Lineages, Models, choose_operation
 from wizardlite.recipe import DedupConfig, recipe_from_dict
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, Record, read_records, record_id
 

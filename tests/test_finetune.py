@@ -12,7 +12,8 @@ import tiny_llama
 
 from wizardlite.errors import ConfigError, DataError, ModelError
 from wizardlite.finetune import data as ft_data
-from wizardlite.layout import FinetuneLayout
+from wizardlite.io import tree_sha256
+from wizardlite.layout import FinetuneLayout, RunLayout
 from wizardlite.recipe import Recipe, load_recipe
 
 ASSETS = Path(__file__).parent / "assets"
@@ -77,6 +78,60 @@ def test_no_usable_data_is_a_clear_error(tmp_path: Path, rows: list):
         ft_data.read_conversations(tmp_path / "missing.jsonl")
 
 
+def _training_sets(root: Path) -> dict[str, Path]:
+    """The ft_messages rows in every form `finetune --data` takes: an evolve run folder (its
+    data/train.jsonl), that data/ folder, a run holding only its datasets folder (data/hf), the
+    datasets folder itself, and JSONL, JSON and parquet files."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(x) for x in MESSAGES.read_text(encoding="utf-8").splitlines() if x.strip()]
+    run = RunLayout(root / "runs" / "x")
+    run.data.mkdir(parents=True)
+    write_jsonl(run.train, rows)
+    hf_only = RunLayout(root / "runs" / "hf-only")
+    datasets.Dataset.from_list(rows).save_to_disk(str(hf_only.hf))
+    (root / "rows.json").write_text(json.dumps({"data": rows}), encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(rows), root / "rows.parquet")
+    return {"run": run.root, "data-folder": run.data, "run-with-datasets-folder": hf_only.root,
+            "datasets-folder": hf_only.hf, "jsonl": run.train, "json": root / "rows.json",
+            "parquet": root / "rows.parquet"}
+
+
+FORMS = ["run", "data-folder", "run-with-datasets-folder", "datasets-folder", "jsonl", "json", "parquet"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_data_is_a_run_folder_its_data_folder_a_datasets_folder_or_a_file(tmp_path: Path, tokenizer, form: str):
+    path = _training_sets(tmp_path)[form]
+    found = ft_data.find_data(path)
+    td = ft_data.prepare(found, tokenizer, 128, "responses", 0.25, seed=1)
+    reference = ft_data.prepare(MESSAGES, tokenizer, 128, "responses", 0.25, seed=1)
+    assert [e.key for e in td.train] == [e.key for e in reference.train] and len(td.eval) == len(reference.eval)
+    assert len(tree_sha256(found)) == 64  # the resolved recipe records what was trained on
+
+
+def test_data_that_is_none_of_those_names_what_was_looked_for(tmp_path: Path):
+    empty_run = tmp_path / "runs" / "empty"
+    empty_run.mkdir(parents=True)
+    with pytest.raises(DataError) as e:
+        ft_data.find_data(empty_run)
+    for looked in (RunLayout(empty_run).train, RunLayout(empty_run).hf, empty_run / "train.jsonl"):
+        assert str(looked) in str(e.value)
+    assert "wizardlite evolve" in str(e.value)
+    with pytest.raises(DataError, match="JSONL, JSON or parquet file, a `datasets` folder"):
+        ft_data.find_data(tmp_path / "missing")
+    odd = tmp_path / "train.txt"
+    odd.write_text("instruction\toutput\n")
+    with pytest.raises(DataError, match="cannot tell"):
+        ft_data.read_conversations(odd)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="cannot read .*broken.parquet as parquet"):
+        ft_data.read_conversations(broken)
+
+
 def test_loss_is_on_the_answers_only(tokenizer):
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 12 times 11?"},
             {"role": "assistant", "content": "It is 132."}, {"role": "user", "content": "And 2 times 3?"},
@@ -104,6 +159,36 @@ def test_eval_split_is_seeded_and_disjoint(tokenizer):
     assert keys(a.eval) == keys(b.eval) and len(a.eval) == 4 and len(a.train) == 12
     assert not keys(a.eval) & keys(a.train)
     assert keys(a.eval) != keys(c.eval)
+
+
+def _examples(n: int) -> list:
+    return [ft_data.Example(f"conversation-{i}", (1, 2, 3), (1, 2, 3)) for i in range(n)]
+
+
+@pytest.mark.parametrize("n, held_out", [(3, 0), (4, 1), (16, 4), (24, 6), (40, 8), (100, 10), (1000, 100)])
+def test_the_default_split_holds_out_enough_to_measure(n: int, held_out: int):
+    """The default recipe's 10% with a floor of finetune.eval_min (8), never more than a quarter
+    of the data: the default run's 24 conversations used to give 2 eval conversations."""
+    cfg = Recipe().finetune
+    train, held = ft_data.split(_examples(n), cfg.eval_fraction, cfg.seed, cfg.eval_min)
+    assert len(held) == held_out and len(train) == n - held_out
+    assert not {e.key for e in train} & {e.key for e in held}
+    assert ft_data.split(_examples(n), 0.0, cfg.seed, cfg.eval_min)[1] == []  # eval_fraction 0: no eval at all
+
+
+@pytest.mark.parametrize("n_eval, warned", [(6, True), (8, False)])
+def test_the_summary_says_how_many_examples_the_eval_loss_is_on(n_eval: int, warned: bool):
+    from rich.console import Console
+
+    from wizardlite.finetune import _summary
+    from wizardlite.finetune.engine import TrainResult
+
+    td = ft_data.TrainData(_examples(20), _examples(n_eval), ft_data.ReadReport("x"))
+    console = Console(record=True, width=200)
+    _summary(console, "cpu", Recipe().finetune, td, TrainResult(10, 0, 1000, 1.0, 2.5, 2.1, 2.0), {}, {})
+    text = console.export_text()
+    assert f"2.5000 -> 2.1000 on {n_eval} held-out conversations" in text
+    assert ("too few to tell a change from noise" in text) == warned
 
 
 def test_schedule_covers_epochs_and_max_steps(tokenizer):
@@ -172,15 +257,19 @@ def test_interrupted_run_resumes_where_it_stopped(tiny: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_outputs_and_resolved_recipe(tiny: Path, tmp_path: Path):
+def test_outputs_and_resolved_recipe(tmp_path: Path):
+    import tiny_models
     from rich.console import Console
 
     from wizardlite import __version__, finetune
+    from wizardlite.gguf.to_hf import base_folder
     from wizardlite.io import file_sha256
 
+    # llama.cpp's converter writes only tokenizers it knows: the tiny Llama with SmolLM2's
+    tiny = tiny_models.build(tmp_path / "base", "llama", base_folder("smollm2"))
     out = finetune.run(recipe(tiny, tmp_path / "ft"), console=Console(quiet=True))
     for name in ("adapter/adapter_model.safetensors", "merged/model.safetensors", "merged/tokenizer.json",
-                 "model.gguf", "Modelfile", "metrics.jsonl", "loss.png"):
+                 "model.gguf", "adapter.gguf", "Modelfile", "metrics.jsonl", "loss.png"):
         assert (out / name).is_file(), name
     info = json.loads((out / "recipe.resolved.json").read_text())
     assert info["engine"] == "cpu" and info["wizardlite"] == __version__ and info["status"] == "done"
@@ -226,7 +315,7 @@ def test_out_of_memory_names_the_settings_to_lower(tiny: Path, tmp_path: Path, m
     monkeypatch.setattr(train_cpu, "token_loss", oom)
     monkeypatch.setattr(train_cpu, "evaluate", lambda *a, **k: None)
     with pytest.raises(ConfigError, match="batch_size"):
-        finetune.run(recipe(tiny, tmp_path / "ft"), console=Console(quiet=True))
+        finetune.run(recipe(tiny, tmp_path / "ft", export=("adapter",)), console=Console(quiet=True))
 
 
 # ---------------------------------------------------------------------------- end to end

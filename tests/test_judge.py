@@ -142,6 +142,42 @@ def test_testset_field_names_are_configurable(tmp_path):
     assert (items[0].instruction, items[0].skill, band(items[0].difficulty)) == ("What is 2+2?", "math", "7-10")
 
 
+WIZARDLM_STYLE = [  # the WizardLM paper's test set spells its fields this way
+    {"idx": 1, "Skill": "Math", "Difficulty": 3, "Instruction": "What is 12 times 11?"},
+    {"idx": 2, "Skill": "Writing", "Difficulty": 8, "Instruction": "Write a haiku about rain."},
+]
+
+
+def test_testset_fields_are_found_in_any_case_and_named(tmp_path):
+    p = tmp_path / "WizardLM_testset.jsonl"
+    write_jsonl(p, WIZARDLM_STYLE)
+    items, rep = read_testset(p, JudgeConfig())
+    assert [(i.instruction, i.skill, i.difficulty) for i in items] == [
+        ("What is 12 times 11?", "Math", 3), ("Write a haiku about rain.", "Writing", 8)]
+    assert rep.fields == {"instruction": "Instruction", "skill": "Skill", "difficulty": "Difficulty"}
+
+
+@pytest.mark.parametrize("key", ["prompt", "Question", "INPUT"])
+def test_testset_instruction_aliases(tmp_path, key):
+    p = tmp_path / "t.jsonl"
+    write_jsonl(p, [{key: "Name a prime number.", "category": "math"}])
+    items, rep = read_testset(p, JudgeConfig())
+    assert items[0].instruction == "Name a prime number." and items[0].skill is None
+    assert rep.fields == {"instruction": key, "skill": None, "difficulty": None}
+
+
+def test_compare_prints_and_reports_the_fields_it_used(tmp_path, capsys):
+    p = tmp_path / "WizardLM_testset.jsonl"
+    write_jsonl(p, WIZARDLM_STYLE)
+    out = tmp_path / "cmp"
+    report = compare(recipe(tmp_path), p, "model-a", "model-b", "judge", out, factory=factory(contestants(picks_good)))
+    said = " ".join(capsys.readouterr().err.split())
+    assert "fields used: instruction <- Instruction, skill <- Skill, difficulty <- Difficulty" in said
+    text = report.read_text()
+    assert "fields used: instruction <- `Instruction`, skill <- `Skill`, difficulty <- `Difficulty`" in text
+    assert "| skill: Math | 1 |" in text and "| difficulty 7-10 | 1 |" in text
+
+
 # ---------------------------------------------------------------------------- difficulty scores
 
 

@@ -16,7 +16,7 @@ SEEDS = 6
 ROUNDS = 3
 
 
-def write_recipe(path: Path, out: Path, delay: float) -> Path:
+def write_recipe(path: Path, out: Path, delay: float, extra: str = "") -> Path:
     path.write_text(f"""
 [run]
 seed = 5
@@ -31,7 +31,7 @@ rounds = {ROUNDS}
 chunk_size = 2
 [dedup]
 near = false
-""")
+{extra}""")
     return path
 
 
@@ -76,3 +76,34 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, reference, 
     q = evolve(recipe)
     assert q.wait(timeout=120) == 0, q.stderr.read().decode()
     assert final_state(out) == reference
+
+
+VERIFIED = """
+[verify]
+k = 3
+[evolve.operations]
+verifiable_constraints = 2
+deepen = 1
+"""
+
+
+def test_kill_9_mid_resampling_then_resume_gives_the_uninterrupted_result(tmp_path):
+    """Constrained answers are resampled k times; a kill while attempts are out loses only
+    unjournaled work, and the resumed run makes the same records."""
+    ref = tmp_path / "ref"
+    p = evolve(write_recipe(tmp_path / "ref.toml", ref, 0.0, VERIFIED))
+    assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "r.toml", out, 0.02, VERIFIED)
+    p = evolve(recipe)
+    deadline = time.time() + 120
+    while lines(out / "records.jsonl") < SEEDS + 5 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert p.poll() is None, "the run finished before it could be killed; raise fake_delay_s"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    q = evolve(recipe)
+    assert q.wait(timeout=120) == 0, q.stderr.read().decode()
+    assert final_state(out) == final_state(ref)
+    constrained = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines() if '"phrases"' in x]
+    assert constrained, "the recipe made no constrained record: the test tests nothing"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from wizardlite.backends import CONTEXT, GenRequest, GenResult
+from wizardlite.backends.fake import FakeGenerator
 from wizardlite.errors import DataError
 from wizardlite.evolve.seeds import load_seeds, summary
-from wizardlite.recipe import SeedsConfig
-from wizardlite.records import SEED, record_id
+from wizardlite.recipe import SeedsConfig, recipe_from_dict
+from wizardlite.records import SEED, read_records, record_id
 
 ASSETS = Path(__file__).parent / "assets" / "seeds"
 SHARED_SEEDS = Path(__file__).parents[2] / "shared/data/seed_tasks.jsonl"
@@ -271,3 +274,49 @@ def test_testset_fields_and_no_overlap_with_seeds():
     for name in ("general.jsonl", "code.jsonl"):
         seeds |= {s.instruction.lower() for s in load_seeds(SeedsConfig(path=f"recipes/seeds/{name}"), REPO)[0]}
     assert not seeds & {r["instruction"].lower() for r in rows}
+
+
+# ---------------------------------------------------------------------------- seeds longer than the context
+
+
+class ContextLimited(FakeGenerator):
+    """A fake that counts prompt tokens (one per word) and fails a prompt longer than its
+    context the way the llama.cpp backend does: finish_reason CONTEXT with an error."""
+
+    n_ctx = 300
+
+    def prompt_tokens(self, req: GenRequest) -> list[int]:
+        return [0] * sum(len(m["content"].split()) for m in req.messages)
+
+    def _reply(self, req: GenRequest) -> GenResult:
+        n = len(self.prompt_tokens(req))
+        if n + 1 > self.n_ctx:
+            return GenResult("", CONTEXT, n, 0, 0.0, f"prompt has {n} tokens; n_ctx is {self.n_ctx}")
+        return super()._reply(req)
+
+
+def test_a_seed_longer_than_the_context_is_skipped_once_at_load(tmp_path, monkeypatch):
+    from wizardlite import evolve
+
+    long_text = "Summarise this report: " + " ".join(f"word{i}" for i in range(400))
+    rows = [{"instruction": "Name three rivers in Europe."}, {"instruction": "Explain why the sky is blue."},
+            {"instruction": long_text}, {"instruction": "What is 17 times 23?"}]
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    gen = ContextLimited.rule_based()
+    gen.__class__ = ContextLimited
+    monkeypatch.setattr(evolve, "make_generator", lambda cfg: gen)
+    recipe = recipe_from_dict({"run": {"out": str(tmp_path / "run")}, "seeds": {"path": str(seeds)},
+                               "evolver": {"backend": "fake"}, "evolve": {"rounds": 2}, "dedup": {"near": False}})
+    out = evolve.run(recipe)
+
+    records = read_records(out / "records.jsonl")
+    long_id = record_id(None, 0, "seed", long_text)
+    assert long_id not in {r.root_id for r in records}  # never tried, in no round
+    assert not [r for r in records if r.reason == "backend_error"]
+    assert not any(long_text in r.subject for r in gen.requests)
+    assert len([r for r in records if r.status == SEED]) == 3 and len(records) == 3 + 3 * 2
+    report = (out / "report.md").read_text()
+    assert re.search(r"line 3: too long for the evolver's context \(its evolve prompt is \d+ tokens; n_ctx is 300\)",
+                     report), report
+    assert json.loads((out / "summary.json").read_text())["seed_lines_skipped"] == 1

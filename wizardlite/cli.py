@@ -38,6 +38,12 @@ def friendly(fn: F) -> F:
                 raise
             console.print(f"[bold red]error:[/] {e}", highlight=False)
             raise typer.Exit(1) from None
+        except (FileExistsError, NotADirectoryError) as e:  # a file where an output folder goes
+            if _state["debug"]:
+                raise
+            console.print(f"[bold red]error:[/] {e.filename} is a file where a folder is needed: pass --out "
+                          "another path, or move the file", highlight=False)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: the run folder keeps what was finished; run the same command to resume[/]")
             raise typer.Exit(130) from None
@@ -46,8 +52,14 @@ def friendly(fn: F) -> F:
 
 
 @app.callback()
-def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+         verbose: Annotated[bool, typer.Option("--verbose", help="also show the libraries' own logs and "
+                                               "progress bars (llama.cpp, transformers)")] = False) -> None:
     _state["debug"] = debug or bool(os.environ.get("WIZARDLITE_DEBUG"))
+    if verbose:
+        from wizardlite.quiet import set_verbose
+
+        set_verbose()
 
 
 def load(recipe: Path | None, sets: list[str] | None, flags: dict[str, Any]) -> Any:
@@ -94,7 +106,9 @@ def evolve(
 @friendly
 def finetune(
     recipe: RecipeOpt = Path("recipes/default.toml"),
-    data: Annotated[str | None, typer.Option(help="training JSONL (messages, Alpaca or ShareGPT); default <run.out>/data/train.jsonl")] = None,
+    data: Annotated[str | None, typer.Option(help="training set (messages, Alpaca or ShareGPT): an evolve run folder, its "
+                                             "data/ folder, a datasets folder, or a JSONL, JSON or parquet file; "
+                                             "default: run.out")] = None,
     base: Annotated[str | None, typer.Option(help="base model: a name from `wizardlite models`, an HF folder, or a .gguf")] = None,
     out: Annotated[str | None, typer.Option(help="output folder; default <run.out>/ft")] = None,
     engine: Annotated[str | None, typer.Option(help="auto | cpu | unsloth")] = None,
@@ -118,11 +132,13 @@ def chat(
     max_tokens: Annotated[int, typer.Option(help="longest reply, in tokens")] = 256,
     temperature: Annotated[float, typer.Option(help="0 = greedy")] = 0.7,
     seed: Annotated[int, typer.Option(help="sampling seed")] = 0,
+    lora: Annotated[Path | None, typer.Option(help="a GGUF LoRA (a fine-tune's adapter.gguf) applied to MODEL, its base")] = None,
 ) -> None:
     """Chat with a GGUF model through llama.cpp (a REPL, or one shot with --prompt)."""
     from wizardlite.tools import chat as stage
 
-    stage.run(model, prompt=prompt, system=system, max_tokens=max_tokens, temperature=temperature, seed=seed)
+    stage.run(model, prompt=prompt, system=system, max_tokens=max_tokens, temperature=temperature, seed=seed,
+              lora=lora)
 
 
 # ---------------------------------------------------------------------------- score, compare, judge
@@ -178,6 +194,29 @@ def judge_cmd(
     stage.run(load(recipe, sets, {}), base)
 
 
+# ---------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+@friendly
+def eval_cmd(
+    data: Annotated[str | None, typer.Option(help="IFEval-format JSONL (key, prompt, instruction_id_list, kwargs)")] = None,
+    model: Annotated[str | None, typer.Option(help="model name, GGUF path, run or fine-tune folder, or endpoint URL "
+                                              "(default: the recipe's fine-tuned GGUF)")] = None,
+    against: Annotated[str | None, typer.Option(help="a second model, compared with --model on the same prompts")] = None,
+    out: Annotated[str | None, typer.Option(help="output folder (default: eval.out or <run.out>/eval)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="longest answer, in tokens")] = None,
+    limit: Annotated[int | None, typer.Option(help="use only the first N prompts")] = None,
+    recipe: RecipeOpt = Path("recipes/default.toml"),
+    sets: SetOpt = None,
+) -> None:
+    """Verifiable instruction following (IFEval): answer every prompt, check its constraints in code."""
+    from wizardlite import eval as stage
+
+    cfg = load(recipe, sets, {"eval.data": data, "eval.out": out, "eval.max_tokens": max_tokens, "eval.limit": limit})
+    stage.run(cfg, model, against)
+
+
 # ---------------------------------------------------------------------------- models, doctor
 
 
@@ -209,3 +248,19 @@ def doctor() -> None:
 
     report(Console())
 
+
+# ---------------------------------------------------------------------------- view
+
+
+@app.command()
+@friendly
+def view(
+    run_dir: Annotated[Path, typer.Argument(help="evolve run folder, e.g. runs/default")],
+    port: Annotated[int | None, typer.Option(help="port on 127.0.0.1 (default 8001, or a free one if taken)")] = None,
+    no_open: Annotated[bool, typer.Option("--no-open", help="serve without opening a browser")] = False,
+    export: Annotated[Path | None, typer.Option(help="write the run as one SQLite file at PATH and exit")] = None,
+) -> None:
+    """Browse a run's records, lineage trees and scores in the browser (Datasette on 127.0.0.1)."""
+    from wizardlite import view as tool
+
+    tool.run(run_dir, port=port, open_browser=not no_open, export_to=export)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wizardlite.errors import ModelError
+from wizardlite.quiet import llama_errors, llama_said, route_llama_logs
 
 MODELS_DIR = Path("models")
 GGUF_MAGIC = b"GGUF"
@@ -28,8 +29,9 @@ class ModelEntry:
     derive: str = ""  # a llama.cpp quantisation type: the model is `path` requantised to it
 
 
-# llama.cpp file types that a derived model may ask for
-QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "f16": "LLAMA_FTYPE_MOSTLY_F16"}
+# llama.cpp file types that a derived model or an exported fine-tune may ask for
+QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "f16": "LLAMA_FTYPE_MOSTLY_F16",
+               "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M"}
 
 
 def requantized_path(src: Path, qtype: str, models_dir: Path = MODELS_DIR) -> Path:
@@ -47,21 +49,38 @@ def requantized(src: Path, qtype: str, models_dir: Path = MODELS_DIR) -> Path:
     out = requantized_path(src, qtype, models_dir)
     if out.is_file():
         return out
+    return quantize(src, out, qtype)
+
+
+def quantize(src: Path, out: Path, qtype: str) -> Path:
+    """`src` quantised to `qtype` by llama.cpp's `llama_model_quantize` into `out`. Tensors whose
+    rows do not fit a K-quant's 256-wide blocks get llama.cpp's own fallback type."""
     import llama_cpp as lc
 
+    quiet_llama_cpp()  # one warning line per fallback tensor otherwise
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     params = lc.llama_model_quantize_default_params()
     params.ftype = getattr(lc, QUANT_TYPES[qtype])
     params.allow_requantize = True
+    llama_errors.clear()
     try:
         rc = lc.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
         if rc != 0 or not tmp.is_file():
-            raise ModelError(f"llama.cpp could not requantise {src} to {qtype} (code {rc}): use the original model")
+            raise ModelError(f"llama.cpp could not quantise {src} to {qtype} (code {rc}){llama_said()}: "
+                             "use the original model")
         os.replace(tmp, out)  # atomic: a concurrent run sees the whole file or none
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def quiet_llama_cpp() -> None:
+    """llama.cpp's log reaches stderr only with --verbose; its last error lines are kept for the
+    error message (wizardlite.quiet says why not llama-cpp-python's logger level)."""
+    import llama_cpp
+
+    route_llama_logs(llama_cpp)
 
 
 def _package_dir(module: str) -> Path | None:

@@ -102,9 +102,9 @@ class EvolveConfig:
     rounds: int = 4
     # operation name -> weight. The paper picks uniformly among the six general operations.
     operations: dict[str, float] = field(default_factory=lambda: {op: 1.0 for op in OPERATIONS_GENERAL})
-    # pool items evolved, answered and journaled together: a few times `parallel`, so that the
-    # batch stays full and only the end of each chunk decodes fewer sequences
-    chunk_size: int = 32
+    # finished records deduplicated and journaled together (one embedding batch), or fewer after
+    # 2 s. Not a limit on work in flight: the backends' capacity sets that (evolve/pipeline.py)
+    chunk_size: int = 256
 
     def check(self) -> list[str]:
         """Ranges only: operation names are checked by the evolve stage's registry
@@ -161,6 +161,9 @@ class OutputConfig:
         return [f"output.formats: unknown format '{f}' (messages, alpaca, sharegpt)" for f in bad]
 
 
+GGUF_TYPES = ("f16", "q8_0", "q4_k_m", "q5_k_m")  # F16 from llama.cpp's converter, the rest quantised from it
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     engine: str = "auto"  # auto | cpu | unsloth
@@ -184,6 +187,9 @@ class FinetuneConfig:
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
     eval_fraction: float = 0.1
+    # ...but at least this many held out (never more than a quarter of the data), so that the
+    # eval loss on a small set is not one or two conversations' noise
+    eval_min: int = 8
     loss_on: str = "responses"  # responses | all
     load_in_4bit: bool = True  # unsloth engine: QLoRA
     gradient_checkpointing: bool = True  # unsloth engine
@@ -191,7 +197,8 @@ class FinetuneConfig:
     log_every: int = 1
     seed: int = 3407
     export: tuple[str, ...] = ("adapter", "merged", "gguf")
-    gguf_types: tuple[str, ...] = ("q8_0",)  # f16 | q8_0; the first is written as model.gguf
+    # f16 | q8_0 | q4_k_m | q5_k_m; the first is written as model.gguf, the others as model.<type>.gguf
+    gguf_types: tuple[str, ...] = ("q8_0",)
     merged_dtype: str = "bf16"  # bf16 | f16 | f32: weights saved in merged/ (the cpu engine writes the GGUF from fp32)
 
     def check(self) -> list[str]:
@@ -202,11 +209,13 @@ class FinetuneConfig:
             errs.append(f"finetune.loss_on: '{self.loss_on}' is not one of responses, all")
         if not 0.0 <= self.eval_fraction < 1.0:
             errs.append("finetune.eval_fraction must be in [0, 1)")
+        if self.eval_min < 0:
+            errs.append("finetune.eval_min must be >= 0")
         if not 0.0 <= self.dropout < 1.0:
             errs.append("finetune.dropout must be in [0, 1)")
         for t in self.gguf_types:
-            if t not in ("f16", "q8_0"):
-                errs.append(f"finetune.gguf_types: '{t}' is not one of f16, q8_0")
+            if t not in GGUF_TYPES:
+                errs.append(f"finetune.gguf_types: '{t}' is not one of {', '.join(GGUF_TYPES)}")
         if self.merged_dtype not in ("bf16", "f16", "f32"):
             errs.append(f"finetune.merged_dtype: '{self.merged_dtype}' is not one of bf16, f16, f32")
         for e in self.export:
@@ -246,6 +255,89 @@ class JudgeConfig:
 
 
 @dataclass(frozen=True)
+class DecontaminateConfig:
+    """Evolve drops a kept instruction that overlaps a prompt of these evaluation files."""
+
+    # IFEval JSONL, or any JSONL with an instruction field; none by default (the check is off)
+    files: tuple[str, ...] = ()
+    field: str = ""  # the prompt field; empty = detect: prompt, instruction, question, input
+    ngram: int = 13  # words in a shared run that counts as overlap (GPT-3's 13-gram); 0 = off
+    # cosine similarity (dedup.model embeddings) at or above which an instruction is a paraphrase; 0 = off.
+    # all-MiniLM-L6-v2 on IFEval: light paraphrases 0.90-0.95, distinct IFEval prompts at most 0.77
+    threshold: float = 0.85
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.ngram < 0:
+            errs.append("decontaminate.ngram must be >= 0 (0 turns the n-gram test off)")
+        if not 0.0 <= self.threshold <= 1.0:
+            errs.append("decontaminate.threshold must be in [0, 1] (0 turns the embedding test off)")
+        return errs
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """`wizardlite eval`: verifiable instruction following (IFEval). The model settings (n_ctx,
+    parallel...) come from [evolver]; sampling is greedy by default, as IFEval reports it."""
+
+    data: str = ""  # an IFEval-format JSONL; the user brings it (nothing is downloaded)
+    out: str = ""  # default: <run.out>/eval
+    max_tokens: int = 1024  # IFEval asks for answers of up to several hundred words
+    temperature: float = 0.0
+    repeat_penalty: float = 1.0  # 1 = off: plain greedy decoding
+    limit: int = 0  # use only the first N prompts; 0 = all
+    bootstrap: int = 10000  # resamples for the paired intervals
+
+    def check(self) -> list[str]:
+        errs = []
+        if self.max_tokens < 1:
+            errs.append("eval.max_tokens must be >= 1")
+        if not 0.0 <= self.temperature <= 5.0:
+            errs.append("eval.temperature must be between 0 and 5")
+        if self.limit < 0:
+            errs.append("eval.limit must be >= 0")
+        if self.bootstrap < 100:
+            errs.append("eval.bootstrap must be >= 100")
+        return errs
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """The verifiable_constraints operation, and the answers it must get right."""
+
+    min_constraints: int = 1  # constraints one evolution adds
+    max_constraints: int = 3
+    types: tuple[str, ...] = ()  # constraint types to draw from; empty = every type in the registry
+    k: int = 4  # answers tried per constrained instruction; the first that passes every check is kept
+
+    def check(self) -> list[str]:
+        errs = []
+        if not 1 <= self.min_constraints <= self.max_constraints:
+            errs.append("verify.min_constraints must be >= 1 and <= verify.max_constraints")
+        if self.k < 1:
+            errs.append("verify.k must be >= 1")
+        return errs
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Selection of the training set by instruction-following difficulty (IFD), scored with
+    finetune.base: loss of the answer given the instruction / loss of the answer alone."""
+
+    ifd: bool = False  # score the kept records and select by IFD
+    max_ifd: float = 1.0  # drop records at or above: the instruction does not help predict the answer
+    top_fraction: float = 1.0  # then keep this fraction with the highest IFD
+
+    def check(self) -> list[str]:
+        errs = []
+        if not 0.0 < self.top_fraction <= 1.0:
+            errs.append("select.top_fraction must be in (0, 1]")
+        if self.max_ifd <= 0:
+            errs.append("select.max_ifd must be > 0")
+        return errs
+
+
+@dataclass(frozen=True)
 class Recipe:
     run: RunConfig = field(default_factory=RunConfig)
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
@@ -258,6 +350,10 @@ class Recipe:
     output: OutputConfig = field(default_factory=OutputConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
 
     def check(self) -> list[str]:
         """Every section's own check, found by walking the fields: a new section is checked

@@ -72,6 +72,9 @@ class Record:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
     tokens: dict[str, int] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
+    # Constraints that code checks (verifiable_constraints), in IFEval's form: instruction_id_list,
+    # kwargs, and the sentences that ask for them (phrases); empty when there are none.
+    constraints: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # source fields we carry along (skill, source line...)
 
     def to_dict(self) -> dict[str, Any]:

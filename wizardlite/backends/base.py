@@ -4,11 +4,17 @@ A backend takes a batch of requests and returns one result per request, in order
 let a backend keep many sequences in flight (llama.cpp slots, concurrent HTTP requests);
 a caller that has one prompt passes a list of one.
 
+A pipeline that decides its next requests from the results of earlier ones (the evolve stage:
+an answer as soon as an evolution passes the rules) uses `serve` with a `Feed` instead: it
+puts more requests while the backend works, so slots and endpoints never drain between
+steps. `generate` is `serve` over a feed closed from the start (`collect`).
+
 The backends themselves are registered in `wizardlite.backends` (the package's __init__).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +80,78 @@ class ModelInfo:
 Callback = Callable[[int, GenResult], None]
 
 
+class Feed:
+    """Requests that keep arriving while a backend works on them. The caller `put`s requests
+    (from a result callback, or from another thread) and `close`s the feed when no more will
+    come; the backend `take`s them in order. Each request's index is its position in the order
+    of `put`s, counted from 0 over the feed's life."""
+
+    def __init__(self, requests: Sequence[GenRequest] = ()):
+        self._cond = threading.Condition()
+        self._items: list[GenRequest] = list(requests)
+        self._taken = 0
+        self._closed = False
+        self._listeners: list[Callable[[], None]] = []
+
+    def put(self, requests: Sequence[GenRequest]) -> int:
+        """Queue requests; return the index of the first."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("put on a closed Feed")
+            first = len(self._items)
+            self._items.extend(requests)
+            self._cond.notify_all()
+            listeners = list(self._listeners)
+        for wake in listeners:
+            wake()
+        return first
+
+    def close(self, drop_waiting: bool = False) -> None:
+        """No more requests will come; `drop_waiting` also forgets those not yet taken (a
+        pipeline that failed stops its backends without running them)."""
+        with self._cond:
+            self._closed = True
+            if drop_waiting:
+                del self._items[self._taken :]
+            self._cond.notify_all()
+            listeners = list(self._listeners)
+        for wake in listeners:
+            wake()
+
+    def take(self, limit: int | None = None) -> list[tuple[int, GenRequest]]:
+        """The requests not taken yet (at most `limit`), without waiting."""
+        with self._cond:
+            end = len(self._items) if limit is None else min(len(self._items), self._taken + limit)
+            got = [(i, self._items[i]) for i in range(self._taken, end)]
+            self._taken = end
+            return got
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a request is waiting or the feed is closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or self._taken < len(self._items), timeout)
+
+    @property
+    def drained(self) -> bool:
+        """Closed, and every request taken: the backend may return once those have finished."""
+        with self._cond:
+            return self._closed and self._taken == len(self._items)
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake()` after every put and close (for a backend that waits on something else);
+        returns the function that stops it."""
+        with self._cond:
+            self._listeners.append(wake)
+        return lambda: self._listeners.remove(wake)
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
 class Generator(Protocol):
     info: ModelInfo
+    capacity: int  # requests it works on at once (llama.cpp slots, endpoints x parallel)
 
     def generate(self, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
         """Run every request; call `on_result(index, result)` as each finishes (any order);
@@ -83,7 +159,28 @@ class Generator(Protocol):
         result (finish_reason ERROR), not raised, unless the backend as a whole is broken."""
         ...
 
+    def serve(self, feed: Feed, on_result: Callback) -> None:
+        """Run the feed's requests as they come, `on_result(index, result)` as each finishes
+        (any order; it may put more into the feed), until the feed is closed and all are done."""
+        ...
+
     def close(self) -> None: ...
+
+
+def collect(gen: Generator, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
+    """`generate` for a backend that has `serve`: one closed feed, results in request order."""
+    results: list[GenResult | None] = [None] * len(requests)
+
+    def keep(i: int, res: GenResult) -> None:
+        results[i] = res
+        if on_result:
+            on_result(i, res)
+
+    if requests:
+        feed = Feed(requests)
+        feed.close()
+        gen.serve(feed, keep)
+    return [r if r is not None else GenResult("", ERROR, error="not run") for r in results]
 
 
 def user(text: str, system: str = "") -> tuple[dict[str, str], ...]:

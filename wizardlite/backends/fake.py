@@ -4,6 +4,7 @@
     gen = FakeGenerator(lambda req: "...")                 # or a function of the request
     ...
     assert gen.requests[0].task == "evolve"
+    gen = FakeGenerator(fn, capacity=4, shuffle=7)         # 4 in flight, finished in a scrambled order
 
 `FakeGenerator.rule_based()` is a deterministic stand-in usable from a recipe
 (`backend = "fake"`), so the CLI can be exercised end to end, killed and resumed, without a
@@ -13,10 +14,12 @@ model.
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from wizardlite.backends import base
 from wizardlite.backends.base import LENGTH, STOP, Callback, GenRequest, GenResult, ModelIdentity, ModelInfo
 from wizardlite.recipe import BackendConfig
 
@@ -24,12 +27,18 @@ Reply = str | GenResult
 
 
 class FakeGenerator:
-    def __init__(self, script: Sequence[Reply] | Callable[[GenRequest], Reply], name: str = "fake", delay_s: float = 0.0):
+    """`capacity` requests are in flight at once; with `shuffle` (a seed) they finish in a
+    scrambled order, as on a real batched backend, instead of first in, first out."""
+
+    def __init__(self, script: Sequence[Reply] | Callable[[GenRequest], Reply], name: str = "fake", delay_s: float = 0.0,
+                 capacity: int = 1, shuffle: int | None = None):
         self.info = ModelInfo(name=name, sha256=hashlib.sha256(name.encode()).hexdigest(), backend="fake")
         self._fn = script if callable(script) else None
         self._queue: deque[Reply] = deque([] if callable(script) else script)
         self.requests: list[GenRequest] = []
         self.delay_s = delay_s
+        self.capacity = capacity
+        self.shuffle = shuffle
 
     def _reply(self, req: GenRequest) -> GenResult:
         if self._fn is not None:
@@ -47,16 +56,23 @@ class FakeGenerator:
         return GenResult(text, LENGTH if cut else STOP, prompt_tokens, min(len(words), req.sampling.max_tokens))
 
     def generate(self, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
-        out = []
-        for i, req in enumerate(requests):
+        return base.collect(self, requests, on_result)
+
+    def serve(self, feed: base.Feed, on_result: Callback) -> None:
+        rng = random.Random(self.shuffle) if self.shuffle is not None else None
+        live: list[tuple[int, GenRequest]] = []
+        while True:
+            live += feed.take(self.capacity - len(live))
+            if not live:
+                if feed.drained:
+                    return
+                feed.wait()
+                continue
+            i, req = live.pop(rng.randrange(len(live)) if rng else 0)
             self.requests.append(req)
             if self.delay_s:
                 time.sleep(self.delay_s)
-            res = self._reply(req)
-            out.append(res)
-            if on_result:
-                on_result(i, res)
-        return out
+            on_result(i, self._reply(req))
 
     def close(self) -> None:
         pass
@@ -78,12 +94,12 @@ def _rule_based_reply(req: GenRequest) -> str:
     if req.task == "judge":
         return ["A", "B", "tie"][h % 3]
     if req.task == "evolve":
-        base = req.subject.strip().splitlines()[0] if req.subject.strip() else prompt[:80]
+        head = req.subject.strip().splitlines()[0] if req.subject.strip() else prompt[:80]
         extras = ["within 50 words", "using an example", "for a beginner", "in three steps", "with a table",
                   "citing a trade-off", "in the past tense", "for a child"]
         if h % 11 == 0:
             return "Sorry, I can't rewrite that."
-        return f"{base.rstrip('?.!')} {extras[h % len(extras)]} (variant {h % 1000})."
+        return f"{head.rstrip('?.!')} {extras[h % len(extras)]} (variant {h % 1000})."
     if h % 13 == 0:
         return "Sorry, I cannot help with that."
     n = 20 + h % 60
@@ -94,7 +110,9 @@ def _rule_based_reply(req: GenRequest) -> str:
 
 
 def load(cfg: BackendConfig) -> FakeGenerator:
-    return FakeGenerator.rule_based(delay_s=cfg.fake_delay_s)
+    gen = FakeGenerator.rule_based(delay_s=cfg.fake_delay_s)
+    gen.capacity = cfg.parallel or 1
+    return gen
 
 
 def identity(cfg: BackendConfig) -> ModelIdentity:

@@ -27,10 +27,12 @@ from wizardlite.backends.base import (
     LENGTH,
     STOP,
     Callback,
+    Feed,
     GenRequest,
     GenResult,
     ModelIdentity,
     ModelInfo,
+    collect,
 )
 from wizardlite.backends.hardware import HTTP_IN_FLIGHT
 from wizardlite.errors import BackendError, ConfigError, WizardliteError
@@ -64,9 +66,9 @@ class _Job:
 
 @dataclass
 class _Batch:
-    """The shared state of one generate() call; every field is guarded by `cond`."""
+    """The shared state of one serve() call; every field is guarded by `cond`."""
 
-    requests: Sequence[GenRequest]
+    requests: dict[int, GenRequest]
     pending: list[_Job]
     done: queue.Queue[tuple[int, GenResult | None]] = field(default_factory=queue.Queue)
     cond: threading.Condition = field(default_factory=threading.Condition)
@@ -98,7 +100,7 @@ class HttpGenerator:
         self.backoff_s = backoff_s
         self.endpoints = [_Endpoint(u.rstrip("/")) for u in cfg.endpoints]
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
-        n = cfg.parallel * len(self.endpoints)
+        n = self.capacity = cfg.parallel * len(self.endpoints)
         # trust_env=False: a fleet lives on loopback or the LAN, and a system-wide HTTP_PROXY
         # would send those requests to a proxy that cannot reach them.
         self._client = httpx.Client(
@@ -135,30 +137,43 @@ class HttpGenerator:
     # ------------------------------------------------------------------ generate
 
     def generate(self, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
-        if not requests:
-            return []
-        batch = _Batch(requests, [_Job(i) for i in range(len(requests))])
+        return collect(self, requests, on_result)
+
+    def serve(self, feed: Feed, on_result: Callback) -> None:
+        batch = _Batch({}, [])
         with batch.cond:  # a probe left in flight by an interrupted batch must not block this one
             for ep in self.endpoints:
                 ep.probing = False
+        unlisten = feed.listen(lambda: batch.done.put((-2, None)))  # wakes the loop below
         for ep in self.endpoints:
             for _ in range(self.cfg.parallel):
                 # daemon: on Ctrl-C the caller must not wait for requests still in flight
                 threading.Thread(target=self._worker, args=(ep, batch), daemon=True).start()
-        results: list[GenResult | None] = [None] * len(requests)
+        outstanding = 0
         try:
-            for _ in range(len(requests)):
+            while True:
+                if new := feed.take():
+                    with batch.cond:
+                        for i, req in new:
+                            batch.requests[i] = req
+                            batch.pending.append(_Job(i))
+                        batch.cond.notify_all()
+                    outstanding += len(new)
+                if not outstanding and feed.drained:
+                    return
                 i, res = batch.done.get()
+                if i == -2:
+                    continue
                 if res is None:
                     raise BackendError(batch.fatal)
-                results[i] = res
-                if on_result:
-                    on_result(i, res)
+                outstanding -= 1
+                del batch.requests[i]
+                on_result(i, res)
         finally:
+            unlisten()
             with batch.cond:
                 batch.stop = True
                 batch.cond.notify_all()
-        return [r for r in results if r is not None]
 
     def _worker(self, ep: _Endpoint, batch: _Batch) -> None:
         try:

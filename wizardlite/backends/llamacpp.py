@@ -13,44 +13,23 @@ Run as: wizardlite evolve recipes/default.toml   (backend = "llamacpp" is the de
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from wizardlite import models
+from wizardlite.backends import base
 from wizardlite.backends.base import ERROR, Callback, GenRequest, GenResult, ModelIdentity, ModelInfo
 from wizardlite.backends.hardware import physical_cores, suggested_parallel
 from wizardlite.backends.llamacpp_batch import BatchEngine, Job
 from wizardlite.errors import ConfigError, ModelError
+from wizardlite.quiet import llama_errors, llama_said, route_llama_logs
 from wizardlite.recipe import BackendConfig
 
 # End-of-turn markers of common chat templates. A template that writes one of them ends its
 # turns with it, so it stops generation even where the GGUF does not flag it end-of-generation.
 TURN_END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
 MAX_PREFIXES = 16  # shared-prefix KV snapshots kept in host memory: a few per evolution operation
-
-_log_lines: list[str] = []  # llama.cpp's last error lines, quoted when a load fails
-_log_callback: Any = None  # kept referenced: llama.cpp calls it from C
-
-
-def _quiet_llama_logs(lc: Any, verbose: bool) -> None:
-    """Route llama.cpp's log to nowhere (verbose=False) but keep the last error lines."""
-    global _log_callback
-
-    @lc.llama_log_callback
-    def callback(level: int, text: bytes, _user: Any) -> None:
-        line = text.decode("utf-8", errors="replace")
-        if level == 3:  # GGML_LOG_LEVEL_ERROR
-            _log_lines.append(line.strip())
-            del _log_lines[:-5]
-        if verbose:
-            print(line, end="", flush=True, file=sys.stderr)
-
-    _log_callback = callback
-    lc.llama_log_set(callback, ctypes.c_void_p(0))
-
 
 class LlamaCppGenerator:
     def __init__(self, cfg: BackendConfig, verbose: bool = False):
@@ -64,19 +43,19 @@ class LlamaCppGenerator:
             self.n_slots = cfg.parallel
         else:  # 0 = the machine's suggestion (wizardlite doctor)
             self.n_slots = suggested_parallel("llamacpp")
+        self.capacity = self.n_slots
         self.n_ctx = cfg.n_ctx
         self.n_threads = cfg.n_threads or physical_cores()
         self.model = self.ctx = self.engine = None
 
-        _quiet_llama_logs(lc, verbose)
+        route_llama_logs(lc, verbose)  # llama.cpp's log only with --verbose; its errors go into ours
         lc.llama_backend_init()
         mparams = lc.llama_model_default_params()
         mparams.n_gpu_layers = 0x7FFFFFFF if cfg.n_gpu_layers < 0 else cfg.n_gpu_layers  # -1 = every layer
-        _log_lines.clear()
+        llama_errors.clear()
         self.model = lc.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self.model:
-            said = f" (llama.cpp: {_log_lines[-1]})" if _log_lines else ""
-            raise ModelError(f"llama.cpp could not load {self.path}{said}: the file is corrupt or truncated, or its "
+            raise ModelError(f"llama.cpp could not load {self.path}{llama_said()}: the file is corrupt or truncated, or its "
                              f"architecture is newer than llama-cpp-python {lc.__version__}; re-download or reconvert it")
         self.vocab = lc.llama_model_get_vocab(self.model)
 
@@ -99,9 +78,8 @@ class LlamaCppGenerator:
         self.ctx = lc.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             self.close()
-            said = f" (llama.cpp: {_log_lines[-1]})" if _log_lines else ""
             raise ModelError(f"llama.cpp could not create a context of {self.n_ctx} x {self.n_slots} tokens for "
-                             f"{self.path.name}{said}: lower n_ctx or parallel")
+                             f"{self.path.name}{llama_said()}: lower n_ctx or parallel")
         self._formatter = self._chat_formatter()
         self.engine = BatchEngine(lc, self.ctx, self.vocab, n_slots=self.n_slots, n_ctx=self.n_ctx, n_batch=n_batch,
                                   stop_ids=self._stop_ids(), max_prefixes=MAX_PREFIXES if cfg.prefix_cache else 0)
@@ -164,25 +142,29 @@ class LlamaCppGenerator:
     # ------------------------------------------------------------------ Generator protocol
 
     def generate(self, requests: Sequence[GenRequest], on_result: Callback | None = None) -> list[GenResult]:
+        return base.collect(self, requests, on_result)
+
+    def serve(self, feed: base.Feed, on_result: Callback) -> None:
         if self.engine is None:
             raise ModelError("this LlamaCppGenerator is closed: build a new one")
-        results: list[GenResult | None] = [None] * len(requests)
 
-        def finish(i: int, res: GenResult) -> None:
-            results[i] = res
-            if on_result:
-                on_result(i, res)
+        def pull(block: bool) -> list[Job] | None:
+            if block:
+                feed.wait()
+            new = feed.take()
+            if not new and feed.drained:
+                return None
+            jobs = []
+            for i, req in new:
+                try:
+                    toks = self.prompt_tokens(req)
+                except Exception as e:  # a template that rejects these messages (e.g. roles out of order)
+                    on_result(i, GenResult("", ERROR, error=f"chat template failed: {e}"))
+                    continue
+                jobs.append(Job(i, toks, req.sampling, req.seed, req.grammar))
+            return jobs
 
-        jobs = []
-        for i, req in enumerate(requests):
-            try:
-                toks = self.prompt_tokens(req)
-            except Exception as e:  # a template that rejects these messages (e.g. roles out of order)
-                finish(i, GenResult("", ERROR, error=f"chat template failed: {e}"))
-                continue
-            jobs.append(Job(i, toks, req.sampling, req.seed, req.grammar))
-        self.engine.run(jobs, finish)
-        return [r if r is not None else GenResult("", ERROR, error="not run") for r in results]
+        self.engine.run(pull, on_result)
 
     def model_bytes(self) -> int:
         return int(self.lc.llama_model_size(self.model)) if self.model else 0

@@ -122,13 +122,27 @@ class BatchEngine:
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self, jobs: Sequence[Job], finish: Callable[[int, GenResult], None]) -> None:
-        """Generate for every job, calling `finish(index, result)` as each one ends."""
-        want = self._plan(jobs)
-        waiting = deque(jobs)
+    def run(self, pull: Callable[[bool], list[Job] | None], finish: Callable[[int, GenResult], None]) -> None:
+        """Generate for every job that `pull` hands over, calling `finish(index, result)` as each
+        one ends. `pull(block)` returns the jobs that arrived since it was last called (waiting
+        for some when `block`), or None once no more will come; `finish` may make more arrive."""
+        want: dict[int, int] = {}
+        waiting: deque[Job] = deque()
         live: dict[int, _Live] = {}
+        more = True
         try:
-            while waiting or live:
+            while True:
+                if more:
+                    got = pull(not waiting and not live)
+                    if got is None:
+                        more = False
+                    elif got:
+                        waiting.extend(got)
+                        want.update(self._plan(list(waiting)))
+                if not (waiting or live):
+                    if more:
+                        continue
+                    return
                 admitted = []
                 free = [s for s in range(self.n_slots) if s not in live]
                 while free and waiting:
@@ -138,7 +152,7 @@ class BatchEngine:
                         finish(job.index, GenResult("", CONTEXT, len(job.tokens), 0, 0.0,
                                                     f"prompt has {len(job.tokens)} tokens; n_ctx is {self.n_ctx}"))
                         continue
-                    lv = self._start(job, free.pop(0), want.get(job.index, 0), finish)
+                    lv = self._start(job, free.pop(0), want.pop(job.index, 0), finish)
                     if lv is not None:
                         live[lv.slot] = lv
                         admitted.append(lv)
@@ -158,8 +172,8 @@ class BatchEngine:
                 self._release(lv)
 
     def _plan(self, jobs: Sequence[Job]) -> dict[int, int]:
-        """For each job, the length of the longest token prefix it shares with another job of
-        this call: neighbours in sorted order share the most."""
+        """For each job, the length of the longest token prefix it shares with another waiting
+        job: neighbours in sorted order share the most."""
         if self.cache is None:
             return {}
         order = sorted(jobs, key=lambda j: j.tokens)

@@ -14,8 +14,11 @@ from wizardlite.recipe import Recipe
 from wizardlite.records import KEPT, SEED, Record
 
 
-def training_rows(records: Sequence[Record], recipe: Recipe) -> list[Record]:
-    keep = [r for r in records if r.status == KEPT and r.response.strip()]
+def training_rows(records: Sequence[Record], recipe: Recipe,
+                  selected: set[str] | None = None) -> list[Record]:
+    """Kept records with an answer (and answered seeds, with output.include_seeds); only those in
+    `selected` when [select] chose some."""
+    keep = [r for r in records if r.status == KEPT and r.response.strip() and (selected is None or r.id in selected)]
     if recipe.output.include_seeds:
         keep = [r for r in records if r.status == SEED and r.response.strip()] + keep
     return keep

@@ -20,7 +20,7 @@ CHILD_MARKER = "### New instruction"
 @dataclass(frozen=True)
 class Operation:
     name: str
-    kind: str  # depth | breadth
+    kind: str  # depth | breadth | verifiable (made by the program: no prompt)
     task: str  # what the evolver must do, in the project's words
     example: str = ""  # optional few-shot demonstration
 
@@ -60,6 +60,9 @@ OPERATIONS: dict[str, Operation] = {
                       "| item | price (USD) |\n|---|---|\n| lamp | 40 |\n| chair | 85 |\n| desk | 120 |"
                   )),
         Operation("breadth", "breadth", "Write a new instruction in the same domain on a rarer topic."),
+        # Made by the program, not the evolver: constraints that code checks (evolve/verify.py).
+        Operation("verifiable_constraints", "verifiable",
+                  "Add one to three constraints from the registry that a checker can verify."),
         # WizardCoder's operations for code instructions.
         Operation("code_constraints", "depth", "Add one new constraint or requirement the program must meet."),
         Operation("code_rare_requirement", "depth",

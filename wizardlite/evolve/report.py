@@ -131,6 +131,7 @@ def report_md(out: Path, recipe: Recipe, records: Sequence[Record], f: dict[str,
              f"- generation wall time (all sessions): {timing['wall_s']:.0f} s; "
              f"completion tokens: {timing['completion_tokens']}; {timing['tok_s']:.1f} tok/s",
              f"- difficulty scores: `wizardlite score {out}` writes them to `difficulty.md`, beside this report",
+             f"- every record, its lineage and the reasons in the browser: `wizardlite view {out}`",
              "", "![funnel](funnel.png)", "", "## Per round", ""]
     rows = [[rnd, sum(c.values()), c[KEPT], c[ELIMINATED], c[DUPLICATE], _rate(c)] for rnd, c in f["per_round"].items()]
     parts += [table_md(["round", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
@@ -193,14 +194,40 @@ def _print_summary(run: RunLayout, f: dict[str, Any], train_n: int, train_path: 
               f"{timing['tok_s']:.1f} tok/s over {timing['wall_s']:.0f} s of generation")
 
 
-def finish(run: RunLayout, recipe: Recipe, records: Sequence[Record], seed_report: ReadReport, wall_s: float) -> None:
-    """Write the training set, the report, the plot and summary.json; print the summary."""
-    rows = training_rows(records, recipe)
+def ifd_section(records: Sequence[Record], ifd: dict[str, dict[str, Any]], selected: set[str]) -> str:
+    """IFD of the kept records per round and per operation, and how many [select] kept."""
+    import statistics
+
+    def row(name: Any, group: list[Record]) -> list[Any]:
+        vals = [ifd[r.id]["ifd"] for r in group if r.id in ifd and ifd[r.id]["ifd"] == ifd[r.id]["ifd"]]
+        q = statistics.quantiles(vals, n=4) if len(vals) >= 2 else [float("nan")] * 3
+        return [name, len(group), len(vals), f"{statistics.fmean(vals):.3f}" if vals else "-",
+                f"{q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f}" if vals else "-", sum(v >= 1 for v in vals),
+                sum(r.id in selected for r in group)]
+
+    kept = [r for r in records if r.status == KEPT and r.response.strip()]
+    header = ["group", "kept", "scored", "mean IFD", "quartiles", "IFD >= 1", "selected"]
+    rounds = [row(f"round {k}", [r for r in kept if r.round == k]) for k in sorted({r.round for r in kept})]
+    ops = [row(op, [r for r in kept if r.operation == op]) for op in sorted({r.operation for r in kept})]
+    return "\n".join(["## Instruction-following difficulty (IFD)", "",
+                      "Loss of the answer given the instruction / loss of the answer alone, by finetune.base "
+                      "(`ifd.jsonl`); at or above 1 the instruction does not help predict the answer.", "",
+                      table_md(header, rounds + ops + [row("all", kept)]), ""])
+
+
+def finish(run: RunLayout, recipe: Recipe, records: Sequence[Record], seed_report: ReadReport, wall_s: float,
+           ifd: dict[str, dict[str, Any]] | None = None, selected: set[str] | None = None) -> None:
+    """Write the training set, the report, the plot and summary.json; print the summary. With
+    [select], only the `selected` kept records go into the training set."""
+    rows = training_rows(records, recipe, selected)
     files = write_dataset(run, rows, recipe)
     f = funnel(records)
     plot_funnel(run.funnel_plot, f)
     timing = _timing(run)
-    atomic_write_text(run.report, report_md(run.root, recipe, records, f, seed_report, len(rows), timing))
+    report = report_md(run.root, recipe, records, f, seed_report, len(rows), timing)
+    if ifd is not None:
+        report += "\n" + ifd_section(records, ifd, selected or set())
+    atomic_write_text(run.report, report)
     summary = _summary(records, f, len(rows), seed_report, wall_s, timing)
     atomic_write_text(run.summary, json.dumps(summary, indent=2))
     _print_summary(run, f, len(rows), files["messages"], seed_report, timing)

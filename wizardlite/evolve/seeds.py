@@ -11,28 +11,22 @@ Run as: python -m wizardlite.evolve.seeds recipes/seeds/general.jsonl
 from __future__ import annotations
 
 import csv
-import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from wizardlite.backends import GenRequest, user
 from wizardlite.errors import DataError
-from wizardlite.io import ReadReport, iter_jsonl_numbered
-from wizardlite.recipe import SeedsConfig
+from wizardlite.evolve.operations import build_prompt
+from wizardlite.io import ROW_FORMATS, ReadReport, Row, detect_format, read_rows
+from wizardlite.recipe import Recipe, SeedsConfig
 from wizardlite.records import SEED, Record, record_id
 
-FORMATS = ("jsonl", "json", "csv", "parquet", "hf")
-_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
-              ".parquet": "parquet", ".pq": "parquet"}
-# Keys that wrap the list of rows in a JSON object, e.g. {"data": [...]}.
-_WRAPPERS = ("data", "rows", "examples", "records", "items", "train")
 # Source fields worth carrying into Record.meta (scalars only).
 _META_FIELDS = ("name", "skill", "category", "task", "difficulty", "is_classification")
 _USER_ROLES = ("human", "user")
 _ASSISTANT_ROLES = ("gpt", "assistant", "model", "bot")
 
-Row = dict[str, Any]
 Fields = tuple[str, str, str, dict[str, Any]]  # instruction, input, output, extra meta
 
 
@@ -40,82 +34,12 @@ Fields = tuple[str, str, str, dict[str, Any]]  # instruction, input, output, ext
 
 
 def _detect_format(path: Path) -> str:
-    if path.is_dir():
-        if any((path / f).is_file() for f in ("dataset_dict.json", "state.json", "dataset_info.json")):
-            return "hf"
+    fmt = detect_format(path)
+    if fmt is None and path.is_dir():
         raise DataError(f"{path} is a folder but not a `datasets` save_to_disk folder: point --seeds at a file")
-    if path.suffix.lower() in _BY_SUFFIX:
-        return _BY_SUFFIX[path.suffix.lower()]
-    # No telling extension: JSON-looking content is JSON (or JSONL, see _read_json).
-    with open(path, "rb") as f:
-        head = f.read(64).lstrip()
-    if head[:1] in (b"{", b"["):
-        return "json"
-    raise DataError(f"cannot tell the format of {path}: set seeds.format to one of {', '.join(FORMATS)}")
-
-
-def _read_jsonl(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
-    return iter_jsonl_numbered(path, report, errors="replace")  # seed files come from anywhere
-
-
-def _read_json(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        if e.msg == "Extra data":  # one object per line under a .json name: read it as JSONL
-            yield from _read_jsonl(path, report)
-            return
-        raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix it or save it as JSONL") from None
-    if isinstance(data, dict):
-        lists = {k: v for k, v in data.items() if isinstance(v, list)}
-        key = next((k for k in _WRAPPERS if k in lists), None)
-        if key is None and len(lists) == 1:
-            key = next(iter(lists))
-        if key is None:
-            raise DataError(f"{path}: a JSON object without an obvious list of rows (keys: {', '.join(data)}); "
-                            "save the rows as a JSON list or as JSONL")
-        data = data[key]
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
-    # A JSON list has no useful line numbers; the row number (1-based) stands in for them.
-    for n, obj in enumerate(data, start=1):
-        if isinstance(obj, dict):
-            yield n, obj
-        else:
-            report.skip(n, f"not a JSON object ({type(obj).__name__})")
-
-
-def _read_csv(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        start = 2  # line of the first data row, after the header
-        for row in reader:
-            n, start = start, reader.line_num + 1  # a quoted cell may span lines
-            if None in row:  # more cells than header columns
-                report.skip(n, f"{len(row) - 1 + len(row[None])} cells but {len(row) - 1} columns in the header")
-                continue
-            yield n, {k: ("" if v is None else v) for k, v in row.items()}
-
-
-def _read_parquet(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
-    import pyarrow.parquet as pq
-
-    yield from enumerate(pq.read_table(path).to_pylist(), start=1)
-
-
-def _read_hf(path: Path, report: ReadReport) -> Iterator[tuple[int, Row]]:
-    import datasets
-
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        split = "train" if "train" in ds else next(iter(ds))
-        ds = ds[split]
-    yield from enumerate(ds, start=1)
-
-
-_READERS = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf}
+    if fmt is None:
+        raise DataError(f"cannot tell the format of {path}: set seeds.format to one of {', '.join(ROW_FORMATS)}")
+    return fmt
 
 
 # ---------------------------------------------------------------------------- field mapping
@@ -243,8 +167,8 @@ def _seed_path(cfg: SeedsConfig, base_dir: Path | None) -> tuple[Path, str]:
     if not path.exists():
         raise DataError(f"no seeds at {path}: pass --seeds PATH or set seeds.path in the recipe")
     fmt = _detect_format(path) if cfg.format == "auto" else cfg.format
-    if fmt not in _READERS:
-        raise DataError(f"seeds.format '{fmt}' is not one of {', '.join(FORMATS)}")
+    if fmt not in ROW_FORMATS:
+        raise DataError(f"seeds.format '{fmt}' is not one of {', '.join(ROW_FORMATS)}")
     return path, fmt
 
 
@@ -282,7 +206,7 @@ def load_seeds(cfg: SeedsConfig, base_dir: Path | None = None) -> tuple[list[Rec
     first_line: dict[str, int] = {}
     fields_seen: dict[str, None] = {}  # ordered set, for the error message
     try:
-        for n, row in _READERS[fmt](path, report):
+        for n, row in read_rows(path, fmt, report):
             report.rows += 1
             fields_seen.update(dict.fromkeys(map(str, row)))
             try:
@@ -304,6 +228,30 @@ def load_seeds(cfg: SeedsConfig, base_dir: Path | None = None) -> tuple[list[Rec
     if not seeds:
         raise _no_seed_error(path, report, fields_seen)
     return seeds, report
+
+
+def fit_context(seeds: list[Record], report: ReadReport, evolver: Any, recipe: Recipe) -> list[Record]:
+    """The seeds whose evolve prompt fits the evolver's context, with every operation of the
+    recipe. The others are skipped once, here, with their line number in `report`, instead of
+    failing as a backend error in every round. A backend that cannot count prompt tokens (an
+    HTTP server) keeps every seed."""
+    count, n_ctx = getattr(evolver, "prompt_tokens", None), getattr(evolver, "n_ctx", 0)
+    if count is None or not n_ctx:
+        return seeds
+    ops = [op for op, w in recipe.evolve.operations.items() if w > 0]
+    kept = []
+    for s in seeds:
+        longest = max(len(count(GenRequest(user(build_prompt(op, s.instruction)), task="evolve"))) for op in ops)
+        if longest + 1 > n_ctx:  # the llama.cpp backend refuses it: no room for a single token
+            report.skip(s.meta["line"], f"too long for the evolver's context (its evolve prompt is {longest} tokens; "
+                                        f"n_ctx is {n_ctx}): raise evolver.n_ctx to keep it")
+        else:
+            kept.append(s)
+    report.skipped.sort()
+    if seeds and not kept:
+        raise DataError(f"every seed of {report.path} is too long for the evolver's context (n_ctx {n_ctx}): "
+                        "raise evolver.n_ctx")
+    return kept
 
 
 def summary(seeds: list[Record], report: ReadReport, show: int = 5) -> str:

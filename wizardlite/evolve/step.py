@@ -1,4 +1,4 @@
-"""One evolution step over a chunk of the pool, and the pool itself.
+"""One evolution of one pool item, and the pool itself (pipeline.py schedules the evolutions).
 
 Each round walks the pool (one current instruction per seed lineage) in a fixed order. For
 each instruction: pick an operation, ask the evolver to rewrite it, clean the reply, apply
@@ -14,9 +14,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from wizardlite.backends import Generator, GenRequest, GenResult, Sampling, user
+from wizardlite.backends import STOP, Generator, GenRequest, GenResult, Sampling, user
+from wizardlite.evolve.decontam import Decontaminator
 from wizardlite.evolve.dedup import Deduper
-from wizardlite.evolve.operations import build_prompt, clean_evolved
+from wizardlite.evolve.operations import OPERATIONS, build_prompt, clean_evolved
 from wizardlite.evolve.rules import (
     BACKEND_ERROR,
     check_answer,
@@ -24,6 +25,7 @@ from wizardlite.evolve.rules import (
     equality_request,
     parse_equality,
 )
+from wizardlite.evolve.verify import CONSTRAINT_FAILED, constrain, first_passing, inherit
 from wizardlite.recipe import Recipe
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, Record, derived_seed, local_rng, record_id
 
@@ -63,7 +65,7 @@ class Lineages:
         return heads
 
 
-# ---------------------------------------------------------------------------- one chunk
+# ---------------------------------------------------------------------------- one evolution
 
 
 @dataclasses.dataclass
@@ -74,74 +76,122 @@ class Models:
     answerer_info: dict[str, Any]
 
 
-def _generate(gen: Generator, reqs: list[GenRequest], on_result: Any) -> list[GenResult]:
-    return gen.generate(reqs, on_result=on_result) if reqs else []
-
-
 @dataclasses.dataclass
-class _Chunk:
-    """One chunk's work in progress: per parent, the operation, the evolver's request and
-    result, the cleaned child, and what came back for it later."""
+class Item:
+    """One parent's evolution in progress: the operation, the evolver's request and result,
+    the cleaned child and the rule it broke, then the answers and the equality check. A child
+    with constraints (verify.py) gets several answers, one per attempt."""
 
-    parents: Sequence[Record]
+    parent: Record
     round: int
-    ops: list[str]
-    evolve_reqs: list[GenRequest]
-    evolved: list[GenResult] = dataclasses.field(default_factory=list)
-    children: list[str] = dataclasses.field(default_factory=list)
-    reasons: list[str | None] = dataclasses.field(default_factory=list)
-    answer_reqs: dict[int, GenRequest] = dataclasses.field(default_factory=dict)
-    answers: dict[int, GenResult] = dataclasses.field(default_factory=dict)
-    equals: dict[int, GenResult] = dataclasses.field(default_factory=dict)
+    op: str
+    evolve_req: GenRequest | None  # None: the program makes the child (verifiable_constraints)
+    evolved: GenResult | None = None
+    child: str = ""
+    reason: str | None = None
+    constraints: dict[str, Any] = dataclasses.field(default_factory=dict)
+    answer_reqs: list[GenRequest] = dataclasses.field(default_factory=list)
+    answers: dict[int, GenResult] = dataclasses.field(default_factory=dict)  # attempt -> result
+    equal: GenResult | None = None
+    waiting: int = 1  # results still to come
+
+    @property
+    def ready(self) -> bool:
+        return self.waiting == 0
 
 
-def _evolve(parents: Sequence[Record], round: int, recipe: Recipe, models: Models, on_result: Any) -> _Chunk:
-    """Ask the evolver for every child, clean the replies, apply the instruction rules."""
+def start(parent: Record, round: int, recipe: Recipe) -> Item:
+    """Pick the operation and build the evolver's request (none for an operation the program
+    carries out itself)."""
     seed = recipe.run.seed
-    sampling = Sampling.from_config(recipe.evolver)
-    ops = [choose_operation(seed, p.id, round, recipe.evolve.operations) for p in parents]
-    reqs = [GenRequest(user(build_prompt(op, p.instruction)), sampling, derived_seed(seed, "evolve", p.id, round),
-                       task="evolve", subject=p.instruction) for op, p in zip(ops, parents, strict=True)]
-    c = _Chunk(parents, round, ops, reqs)
-    c.evolved = _generate(models.evolver, reqs, on_result)
-    c.children = [clean_evolved(r.text) for r in c.evolved]
-    for p, child, res in zip(parents, c.children, c.evolved, strict=True):
-        c.reasons.append(BACKEND_ERROR if res.error else check_instruction(child, p.instruction, res, recipe.eliminate))
-    return c
+    op = choose_operation(seed, parent.id, round, recipe.evolve.operations)
+    if OPERATIONS[op].kind == "verifiable":
+        return Item(parent, round, op, None)
+    req = GenRequest(user(build_prompt(op, parent.instruction)), Sampling.from_config(recipe.evolver),
+                     derived_seed(seed, "evolve", parent.id, round), task="evolve", subject=parent.instruction)
+    return Item(parent, round, op, req)
 
 
-def _answer(c: _Chunk, recipe: Recipe, models: Models, on_result: Any) -> None:
-    """Answer the surviving children and ask whether each gained anything over its parent.
-    Both go out together, so a batched backend fills its slots."""
-    seed, rnd = recipe.run.seed, c.round
+def first_asks(it: Item, recipe: Recipe) -> list[GenRequest]:
+    """What to send when the item is admitted: the evolver's request, or, for a child the program
+    makes, its answers at once."""
+    if it.evolve_req is not None:
+        return [it.evolve_req]
+    text, it.constraints = constrain(it.parent, recipe.run.seed, it.round, recipe.verify)
+    return _after_child(it, text, GenResult(text), recipe)
+
+
+def evolved(it: Item, res: GenResult, recipe: Recipe) -> list[GenRequest]:
+    """Take the evolver's reply: clean it, apply the instruction rules, and return what to ask
+    next: the answer and (rule 1) whether anything was gained. Both go out at once, so a
+    batched backend keeps its slots full."""
+    child = clean_evolved(res.text)
+    it.constraints = inherit(it.parent, child)
+    return _after_child(it, child, res, recipe)
+
+
+def _after_child(it: Item, child: str, res: GenResult, recipe: Recipe) -> list[GenRequest]:
+    seed, p = recipe.run.seed, it.parent
+    it.evolved, it.child = res, child
+    it.reason = BACKEND_ERROR if res.error else check_instruction(it.child, p.instruction, res, recipe.eliminate)
+    it.waiting = 0
+    if it.reason is not None:
+        return []
+    attempts = recipe.verify.k if it.constraints else 1
     sampling = Sampling.from_config(recipe.answerer)
-    live = [i for i, r in enumerate(c.reasons) if r is None]
-    c.answer_reqs = {i: GenRequest(user(c.children[i]), sampling, derived_seed(seed, "answer", c.parents[i].id, rnd),
-                                   task="answer") for i in live}
-    equal_reqs = [equality_request(c.parents[i].instruction, c.children[i],
-                                   derived_seed(seed, "equal", c.parents[i].id, rnd))
-                  for i in live] if recipe.eliminate.no_gain else []
-    answer_reqs = list(c.answer_reqs.values())
-    if models.answerer is models.evolver:
-        both = _generate(models.evolver, answer_reqs + equal_reqs, on_result)
-        answers, equals = both[: len(live)], both[len(live):]
+    # Attempt 0 keeps the seed an unconstrained answer has always had; the others get their own.
+    it.answer_reqs = [GenRequest(user(it.child), sampling, derived_seed(seed, "answer", p.id, it.round, *([a] if a else [])),
+                                 task="answer") for a in range(attempts)]
+    asks = list(it.answer_reqs)
+    if recipe.eliminate.no_gain and it.evolve_req is not None:  # a program-made child is not asked about
+        asks.append(equality_request(p.instruction, it.child, derived_seed(seed, "equal", p.id, it.round)))
+    it.waiting = len(asks)
+    return asks
+
+
+def answered(it: Item, req: GenRequest, res: GenResult) -> None:
+    """Take an answer or the equality check (told apart by the request's task)."""
+    if req.task == "answer":
+        it.answers[next(i for i, r in enumerate(it.answer_reqs) if r is req)] = res
     else:
-        answers = _generate(models.answerer, answer_reqs, on_result)
-        equals = _generate(models.evolver, equal_reqs, on_result)
-    c.answers = dict(zip(live, answers, strict=True))
-    c.equals = dict(zip(live, equals, strict=False))
+        it.equal = res
+    it.waiting -= 1
 
 
-def _record(c: _Chunk, i: int, recipe: Recipe, models: Models) -> Record:
-    """The record of parent i's evolution, with the reason it failed, if it did."""
-    p, ev, child = c.parents[i], c.evolved[i], c.children[i]
-    ans, eq, reason = c.answers.get(i), c.equals.get(i), c.reasons[i]
-    gen: dict[str, Any] = {"evolve_seed": c.evolve_reqs[i].seed, "evolve_sampling": dataclasses.asdict(c.evolve_reqs[i].sampling),
-                           "evolve_finish": ev.finish_reason, "raw_evolved": ev.text}
+def _choose_answer(it: Item, gen: dict[str, Any]) -> tuple[int | None, str | None]:
+    """(the attempt whose answer is kept, a reason to eliminate): with constraints, the first
+    answer that ended by itself and passes every checker, every attempt kept in `gen`."""
+    if not it.answers:
+        return None, None
+    if not it.constraints:
+        return 0, None
+    order = sorted(it.answers)
+    texts = [it.answers[a].text for a in order]
+    first, verdicts = first_passing(texts, it.constraints)
+    gen["attempts"] = [{"seed": it.answer_reqs[a].seed, "finish": it.answers[a].finish_reason, "text": t,
+                        "verdicts": v} for a, t, v in zip(order, texts, verdicts, strict=True)]
+    ok = [a for a, v in zip(order, verdicts, strict=True) if all(v) and it.answers[a].finish_reason == STOP]
+    if ok:
+        return ok[0], None
+    return (order[first] if first is not None else 0), CONSTRAINT_FAILED
+
+
+def _record(it: Item, recipe: Recipe, models: Models) -> Record:
+    """The record of one evolution, with the reason it failed, if it did."""
+    p, ev, child = it.parent, it.evolved, it.child
+    assert ev is not None, "a record of an evolution that has not come back"
+    eq, reason = it.equal, it.reason
+    gen: dict[str, Any] = {}
+    if it.evolve_req is not None:
+        gen |= {"evolve_seed": it.evolve_req.seed, "evolve_sampling": dataclasses.asdict(it.evolve_req.sampling),
+                "evolve_finish": ev.finish_reason, "raw_evolved": ev.text}
     if ev.error:
         gen["error"] = ev.error
-    if ans is not None:
-        gen |= {"answer_seed": c.answer_reqs[i].seed, "answer_sampling": dataclasses.asdict(c.answer_reqs[i].sampling),
+    chosen, failed = _choose_answer(it, gen)
+    ans = it.answers[chosen] if chosen is not None else None
+    if ans is not None and chosen is not None:
+        req = it.answer_reqs[chosen]
+        gen |= {"answer_seed": req.seed, "answer_sampling": dataclasses.asdict(req.sampling),
                 "answer_finish": ans.finish_reason}
         if ans.error:
             reason, gen["error"] = BACKEND_ERROR, ans.error
@@ -149,17 +199,21 @@ def _record(c: _Chunk, i: int, recipe: Recipe, models: Models) -> Record:
         gen["equality_reply"] = eq.text
         gen["equality"] = parse_equality(eq.text)
     if reason is None and ans is not None:
-        reason = check_answer(ans, recipe.eliminate, gen.get("equality"))
-    results = [r for r in (ev, ans, eq) if r is not None]
+        reason = check_answer(ans, recipe.eliminate, gen.get("equality")) or failed
+    results = [r for r in (ev, eq, *it.answers.values()) if r is not None]
+    timings = {k: round_(r.seconds) for k, r in (("evolve_s", ev), ("answer_s", ans), ("equality_s", eq)) if r}
+    if it.evolve_req is None:
+        timings.pop("evolve_s", None)
     return Record(
-        id=record_id(p.id, c.round, c.ops[i], child),
-        parent_id=p.id, root_id=p.root_id, round=c.round, operation=c.ops[i],
+        id=record_id(p.id, it.round, it.op, child),
+        parent_id=p.id, root_id=p.root_id, round=it.round, operation=it.op,
         instruction=child, response=ans.text if ans is not None else "",
         status=ELIMINATED if reason else KEPT, reason=reason or "",
-        evolver=models.evolver_info, answerer=models.answerer_info if ans is not None else {},
-        generation=gen,
-        timings={k: round_(r.seconds) for k, r in (("evolve_s", ev), ("answer_s", ans), ("equality_s", eq)) if r},
+        evolver=models.evolver_info if it.evolve_req is not None else {},
+        answerer=models.answerer_info if ans is not None else {},
+        generation=gen, timings=timings,
         tokens={"prompt": sum(r.prompt_tokens for r in results), "completion": sum(r.completion_tokens for r in results)},
+        constraints=it.constraints,
     )
 
 
@@ -171,14 +225,13 @@ def _dedup(records: list[Record], deduper: Deduper) -> None:
             rec.status, rec.reason, rec.duplicate_of = DUPLICATE, "duplicate", dup_of
 
 
-def evolve_chunk(parents: Sequence[Record], round: int, recipe: Recipe, models: Models, deduper: Deduper,
-                 on_result: Any = None) -> list[Record]:
-    """Evolve, answer, check and dedup a batch of pool items. Returns one record per parent."""
-    c = _evolve(parents, round, recipe, models, on_result)
-    _answer(c, recipe, models, on_result)
-    out = [_record(c, i, recipe, models) for i in range(len(parents))]
-    _dedup(out, deduper)
-    return out
+def check_records(records: list[Record], deduper: Deduper, decontam: Decontaminator | None = None) -> None:
+    """The checks that depend on the records before them, run in journal order just before the
+    records are journaled: decontamination (a contaminated record never joins the dedup index),
+    then dedup."""
+    if decontam is not None:
+        decontam.mark(records)
+    _dedup(records, deduper)
 
 
 def round_(x: float, n: int = 3) -> float:

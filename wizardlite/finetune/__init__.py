@@ -6,8 +6,8 @@ Run as: wizardlite finetune --recipe recipes/default.toml   (or: just finetune)
 Steps: pick the engine (Unsloth on an NVIDIA GPU when installed, else the CPU engine; engine.py),
 turn the base into a plain HF folder (wizardlite.gguf.to_hf), render the data with the base's
 chat template (data.py), train (cpu.py or unsloth.py), then write (export.py) adapter/, merged/,
-model.gguf, a Modelfile for Ollama, metrics.jsonl, loss.png and recipe.resolved.json into the
-output folder (default <run.out>/ft). Running the same command again resumes an interrupted
+model.gguf (+ model.<type>.gguf, adapter.gguf; by llama.cpp's converter, wizardlite.gguf.convert),
+a Modelfile for Ollama, metrics.jsonl, loss.png and recipe.resolved.json into the output folder (default <run.out>/ft). Running the same command again resumes an interrupted
 run from its last checkpoint.
 """
 
@@ -29,12 +29,13 @@ from wizardlite.finetune import data as ft_data
 from wizardlite.finetune.data import TrainData
 from wizardlite.finetune.engine import TrainResult, choose_engine
 from wizardlite.finetune.export import export_merged_folder, export_peft
-from wizardlite.gguf import to_hf
-from wizardlite.gguf.from_hf import check_exportable
+from wizardlite.gguf import convert, to_hf
+from wizardlite.gguf.ollama import end_of_turn
 from wizardlite.gguf.to_hf import SOURCE
-from wizardlite.io import atomic_write_text, file_sha256, iter_jsonl
+from wizardlite.io import atomic_write_text, iter_jsonl, tree_sha256
 from wizardlite.layout import FinetuneLayout, RunLayout
 from wizardlite.models import model_sha256
+from wizardlite.quiet import library_bars_off
 from wizardlite.recipe import FinetuneConfig, Recipe, recipe_to_dict
 from wizardlite.records import content_hash
 from wizardlite.report import pyplot, save_figure
@@ -80,7 +81,7 @@ def _prepare(recipe: Recipe, console: Console, timings: dict[str, float]) -> _Pr
     cfg = recipe.finetune
     if errs := cfg.check():
         raise ConfigError("; ".join(errs))
-    data_path = Path(cfg.data) if cfg.data else RunLayout(Path(recipe.run.out)).train
+    data_path = ft_data.find_data(Path(cfg.data or recipe.run.out))
     used = choose_engine(cfg.engine)
     console.print(f"engine: [bold]{used}[/] (asked: {cfg.engine})")
     t = time.perf_counter()
@@ -89,13 +90,11 @@ def _prepare(recipe: Recipe, console: Console, timings: dict[str, float]) -> _Pr
     console.print(f"base: {cfg.base} -> {base_dir}")
     tokenizer = load_tokenizer(base_dir, cfg.chat_template)
     if "gguf" in cfg.export:
-        from transformers import AutoConfig
-
-        check_exportable(AutoConfig.from_pretrained(str(base_dir), local_files_only=True), tokenizer)
+        convert.check_exportable(base_dir, end_of_turn(tokenizer.chat_template, tokenizer.eos_token))
     t = time.perf_counter()
-    td = ft_data.prepare(data_path, tokenizer, cfg.max_length, cfg.loss_on, cfg.eval_fraction, cfg.seed)
+    td = ft_data.prepare(data_path, tokenizer, cfg.max_length, cfg.loss_on, cfg.eval_fraction, cfg.seed, cfg.eval_min)
     timings["data_s"] = time.perf_counter() - t
-    data_info = {"path": str(data_path), "sha256": file_sha256(data_path), "formats": dict(td.formats),
+    data_info = {"path": str(data_path), "sha256": tree_sha256(data_path), "formats": dict(td.formats),
                  "train": len(td.train), "eval": len(td.eval), "train_tokens": td.tokens,
                  "skipped_lines": [{"line": n, "reason": r} for n, r in td.report.skipped],
                  "truncated": td.truncated, "dropped_too_long": td.dropped}
@@ -115,13 +114,13 @@ def _train_and_export(p: _Prepared, out: FinetuneLayout, console: Console, on_st
 
         result, merged_dir = unsloth.train(p.cfg, p.base_dir, p.data, p.tokenizer, out, console, p.fingerprint)
         timings["train_s"] = time.perf_counter() - t
-        return result, export_merged_folder(p.cfg, merged_dir, out, p.tokenizer, p.base_dir, timings)
+        return result, export_merged_folder(p.cfg, merged_dir, out, p.tokenizer, p.base_dir, timings, console)
     from wizardlite.finetune import cpu
 
     model, result = cpu.train(p.cfg, p.base_dir, p.data, int(p.tokenizer.pad_token_id), out, p.fingerprint,
                               console, on_step)
     timings["train_s"] = time.perf_counter() - t
-    return result, export_peft(p.cfg, model, out, p.tokenizer, p.base_dir, timings)
+    return result, export_peft(p.cfg, model, out, p.tokenizer, p.base_dir, timings, console)
 
 
 def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> Path:
@@ -136,15 +135,16 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
+    out = RunLayout(Path(recipe.run.out)).finetune(recipe.finetune.out)  # a file in the way fails here, not after the data
     p = _prepare(recipe, console, timings)
-    out = RunLayout(Path(recipe.run.out)).finetune(p.cfg.out)
     out.root.mkdir(parents=True, exist_ok=True)
     resolved = {"recipe": recipe_to_dict(recipe), "wizardlite": __version__, "engine": p.engine,
                 "base": {"name": p.cfg.base, "folder": str(p.base_dir), "sha256": base_identity(p.base_dir)},
                 "data": p.data_info, "versions": _versions(p.engine), "status": "running"}
     atomic_write_text(out.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
 
-    result, outputs = _train_and_export(p, out, console, on_step, timings)
+    with library_bars_off():  # transformers' "Loading weights" and "Writing model shards" bars
+        result, outputs = _train_and_export(p, out, console, on_step, timings)
     _plot(out)
     results = {"steps": result.steps, "resumed_from": result.resumed_from, "tokens_per_s": round(result.tokens_per_s, 1),
                "eval_loss_before": result.eval_before, "eval_loss_after": result.eval_after,
@@ -159,7 +159,7 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
 def _versions(engine: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ["torch", "transformers", "peft", "gguf"] + (["unsloth", "trl", "bitsandbytes"] if engine == "unsloth" else [])
+    names = ["torch", "transformers", "peft", "gguf", "llama_cpp_python"] + (["unsloth", "trl", "bitsandbytes"] if engine == "unsloth" else [])
     out = {}
     for n in names:
         try:
@@ -190,6 +190,18 @@ def _plot(out: FinetuneLayout) -> Path | None:
     return out.loss_plot
 
 
+def eval_loss(before: str, after: str, n_eval: int, eval_min: int) -> str:
+    """The summary's eval loss, with the number of conversations it is measured on, and a
+    warning when the data was too small to hold out finetune.eval_min of them."""
+    if not n_eval:
+        return "no eval set (finetune.eval_fraction is 0, or fewer than 4 conversations)"
+    text = f"{before} -> {after} on {n_eval} held-out conversations"
+    if n_eval < eval_min:
+        text += (f"\n[yellow]only {n_eval} (finetune.eval_min is {eval_min}; the data is too small to hold out more): "
+                 "too few to tell a change from noise[/]")
+    return text
+
+
 def _summary(console: Console, engine: str, cfg: FinetuneConfig, td: Any, result: Any, timings: dict[str, float],
              outputs: dict[str, str]) -> None:
     def fmt(x: float | None) -> str:
@@ -203,7 +215,7 @@ def _summary(console: Console, engine: str, cfg: FinetuneConfig, td: Any, result
     table.add_row("conversations", f"{len(td.train)} train, {len(td.eval)} eval")
     table.add_row("steps", f"{result.steps}" + (f" (resumed at {result.resumed_from})" if result.resumed_from else ""))
     table.add_row("tokens/s", f"{result.tokens_per_s:.0f}")
-    table.add_row("eval loss", f"{fmt(result.eval_before)} -> {fmt(result.eval_after)}")
+    table.add_row("eval loss", eval_loss(fmt(result.eval_before), fmt(result.eval_after), len(td.eval), cfg.eval_min))
     table.add_row("time", ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))
     for k, v in outputs.items():
         table.add_row(k, v)

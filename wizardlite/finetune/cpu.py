@@ -28,7 +28,7 @@ from rich.console import Console
 
 from wizardlite.errors import ConfigError
 from wizardlite.finetune.data import IGNORE, Example, TrainData, collate, schedule
-from wizardlite.finetune.engine import TrainResult, progress
+from wizardlite.finetune.engine import TrainResult, lora_targets, progress
 from wizardlite.io import Journal
 from wizardlite.layout import FinetuneLayout
 from wizardlite.recipe import FinetuneConfig
@@ -44,7 +44,7 @@ def load_lora_model(cfg: FinetuneConfig, base_dir: Path) -> Any:
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32, local_files_only=True)
     model.config.use_cache = False
     lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
-                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+                      target_modules=lora_targets(model, cfg.target_modules), task_type="CAUSAL_LM")
     try:
         with warnings.catch_warnings():
             # PEFT asks transformers for a property that transformers 5 renamed: a FutureWarning

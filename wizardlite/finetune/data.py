@@ -1,10 +1,13 @@
-"""Training data for the fine-tuning stage: read a chat file in any of three layouts, render
-each conversation with the base model's chat template, mark the tokens the loss is taken on,
-hold out an eval split, and cut the rest into batches.
+"""Training data for the fine-tuning stage: find the training set, read its conversations in
+any of three layouts, render each with the base model's chat template, mark the tokens the
+loss is taken on, hold out an eval split, and cut the rest into batches.
 
 Run as: (library module, used by `wizardlite finetune`)
 
-Layouts, detected line by line:
+Where (`find_data`): an evolve run folder or its data/ folder (their train.jsonl, else their
+`datasets` folder hf/), a `datasets` folder, or a JSONL, JSON or parquet file.
+
+Layouts, detected row by row:
   messages  {"messages": [{"role": "user", "content": ...}, {"role": "assistant", ...}]}
   alpaca    {"instruction": ..., "input": ..., "output": ...}
   sharegpt  {"conversations": [{"from": "human", "value": ...}, {"from": "gpt", ...}]}
@@ -20,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.io import ReadReport, iter_jsonl_numbered
+from wizardlite.io import ReadReport, detect_format, is_datasets_folder, read_rows
+from wizardlite.layout import RunLayout
 from wizardlite.records import content_hash
 
 IGNORE = -100  # label of a token the loss skips (PyTorch's cross_entropy default)
@@ -78,25 +82,48 @@ def to_messages(obj: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
     return layout, messages
 
 
+def find_data(path: Path) -> Path:
+    """The training set `path` names: itself when it is a file or a `datasets` folder; in an
+    evolve run folder or a data/ folder, its train.jsonl, else its `datasets` folder hf/."""
+    if path.is_file() or is_datasets_folder(path):
+        return path
+    if not path.is_dir():
+        raise DataError(f"no training data at {path}: pass --data a JSONL, JSON or parquet file, a `datasets` folder, "
+                        "or an evolve run folder (by default run.out, which `wizardlite evolve` makes)")
+    run = RunLayout(path)
+    looked = [run.train, run.hf, path / run.train.name, path / run.hf.name]  # a run folder, then a data/ folder
+    for p in looked:
+        if p.is_file() or is_datasets_folder(p):
+            return p
+    names = [f"{p}/ (a `datasets` folder)" if p.name == run.hf.name else str(p) for p in looked]
+    raise DataError(f"no training data in {path}: looked for {', '.join(names)}: run `wizardlite evolve --out {path}` "
+                    "first, or pass --data a JSONL, JSON or parquet file")
+
+
 def read_conversations(path: str | Path) -> tuple[list[list[dict[str, str]]], ReadReport, Counter[str]]:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no training data at {p}: run `wizardlite evolve` first, or pass --data FILE.jsonl")
+    p = find_data(Path(path))
+    fmt = detect_format(p)
+    if fmt is None:
+        raise DataError(f"cannot tell the format of {p}: pass --data a .jsonl, .json or .parquet file, "
+                        "a `datasets` folder, or an evolve run folder")
     report = ReadReport(str(p))
     formats: Counter[str] = Counter()
     out = []
-    for n, obj in iter_jsonl_numbered(p, report):
-        try:
-            layout, messages = to_messages(obj)
-        except ValueError as e:
-            report.skip(n, str(e))
-            continue
-        report.rows += 1
-        formats[layout] += 1
-        out.append(messages)
+    try:
+        for n, obj in read_rows(p, fmt, report):
+            try:
+                layout, messages = to_messages(obj)
+            except ValueError as e:
+                report.skip(n, str(e))
+                continue
+            report.rows += 1
+            formats[layout] += 1
+            out.append(messages)
+    except (OSError, ValueError) as e:  # a broken parquet file or datasets folder
+        raise DataError(f"cannot read {p} as {fmt}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not out:
         why = "; ".join(f"line {n}: {r}" for n, r in report.skipped[:3]) or "the file is empty"
-        raise DataError(f"{p}: no usable conversation ({why}). Expected JSONL in messages, Alpaca "
+        raise DataError(f"{p}: no usable conversation ({why}). Expected rows in messages, Alpaca "
                         "(instruction/input/output) or ShareGPT (conversations from/value) layout")
     return out, report, formats
 
@@ -149,7 +176,8 @@ def template_overhead(tokenizer: Any) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def prepare(path: str | Path, tokenizer: Any, max_length: int, loss_on: str, eval_fraction: float, seed: int) -> TrainData:
+def prepare(path: str | Path, tokenizer: Any, max_length: int, loss_on: str, eval_fraction: float, seed: int,
+            eval_min: int = 0) -> TrainData:
     conversations, report, formats = read_conversations(path)
     overhead = template_overhead(tokenizer)
     if overhead >= max_length:
@@ -167,16 +195,19 @@ def prepare(path: str | Path, tokenizer: Any, max_length: int, loss_on: str, eva
     if not examples:
         raise DataError(f"{path}: every conversation lost its answer to the cut at max_length = {max_length}: "
                         "raise finetune.max_length")
-    train, held = split(list(examples.values()), eval_fraction, seed)
+    train, held = split(list(examples.values()), eval_fraction, seed, eval_min)
     return TrainData(train, held, report, formats, truncated, dropped)
 
 
-def split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Seeded split by content hash: an example stays on its side when others are added."""
+def split(examples: list[Example], fraction: float, seed: int, minimum: int = 0) -> tuple[list[Example], list[Example]]:
+    """Seeded split by content hash: an example stays on its side when others are added (as
+    long as the held-out count stays the same). `fraction` of the examples are held out, and at
+    least `minimum` (at least 1 when there are 4 or more) but never more than a quarter, so
+    most of a small set still trains."""
     order = sorted(examples, key=lambda e: content_hash(seed, "eval", e.key))
     n_eval = round(fraction * len(order)) if fraction > 0 else 0
-    if fraction > 0 and len(order) >= 4:
-        n_eval = max(1, n_eval)
+    if fraction > 0:
+        n_eval = max(n_eval, min(max(minimum, 1), len(order) // 4))
     n_eval = min(n_eval, len(order) - 1)
     return sorted(order[n_eval:], key=lambda e: e.key), sorted(order[:n_eval], key=lambda e: e.key)
 

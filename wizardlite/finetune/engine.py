@@ -53,3 +53,20 @@ class TrainResult:
 def progress(console: Console) -> Any:
     return bar("[bold]{task.description}", "loss {task.fields[loss]}", "{task.fields[tps]} tok/s", console=console,
                eta_label="ETA")
+
+
+# Projections some architectures fuse into one matrix (Phi-3: qkv_proj, gate_up_proj).
+FUSED = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj", "gate_proj": "gate_up_proj",
+         "up_proj": "gate_up_proj"}
+
+
+def lora_targets(model: Any, wanted: tuple[str, ...]) -> list[str]:
+    """`finetune.target_modules` for this model: a projection it fuses is replaced by the fused
+    one, so the default list adapts Phi-3's attention and MLP as it does Llama's."""
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    out: list[str] = []
+    for w in wanted:
+        t = FUSED[w] if w not in names and FUSED.get(w) in names else w
+        if t not in out:
+            out.append(t)
+    return out

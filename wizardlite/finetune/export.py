@@ -1,24 +1,47 @@
-"""What a fine-tune leaves behind: the adapter, the merged model in 16 bits, and GGUF files
-with an Ollama Modelfile."""
+"""What a fine-tune leaves behind: the adapter, the merged model in 16 bits, GGUF files written
+by llama.cpp's own converter (wizardlite.gguf.convert), the adapter as a GGUF LoRA, and an
+Ollama Modelfile whose template and stops come from the chat template's family."""
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from wizardlite.gguf.from_hf import write_gguf, write_modelfile
-from wizardlite.gguf.to_hf import SOURCE
+from rich.console import Console
+
+from wizardlite.gguf import convert
+from wizardlite.gguf.ollama import end_of_turn, write_modelfile
 from wizardlite.layout import FinetuneLayout
 from wizardlite.recipe import FinetuneConfig
 
 DTYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}
+# What a tokenizer is made of on disk; the converter reads these, not transformers' objects.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                   "added_tokens.json", "vocab.json", "merges.txt", "tekken.json")
+
+
+def save_tokenizer(tokenizer: Any, base_dir: Path, folder: Path) -> None:
+    """The base's own tokenizer files, with the chat template the model was trained with.
+    transformers' save_pretrained alone is not enough for the converter: it rewrites the class
+    name and leaves out tokenizer.model, which Phi-3's and Mistral's conversions read."""
+    tokenizer.save_pretrained(str(folder))
+    for name in TOKENIZER_FILES:
+        if (base_dir / name).is_file():
+            shutil.copyfile(base_dir / name, folder / name)
+    config = folder / "tokenizer_config.json"
+    if config.is_file():  # the template lives in chat_template.jinja alone, so no stale copy wins
+        data = json.loads(config.read_text(encoding="utf-8"))
+        if data.pop("chat_template", None) is not None:
+            config.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
 
 
 def export_peft(cfg: FinetuneConfig, model: Any, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
-                timings: dict[str, float]) -> dict[str, str]:
+                timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
     import torch
 
     outputs: dict[str, str] = {}
@@ -29,43 +52,68 @@ def export_peft(cfg: FinetuneConfig, model: Any, out: FinetuneLayout, tokenizer:
         outputs["adapter"] = str(out.adapter)
     merged = model.merge_and_unload()
     if "merged" in cfg.export:
-        # A 16-bit copy is saved; the fp32 weights stay for the GGUF, which rounds only once.
         copy.deepcopy(merged).to(getattr(torch, DTYPES[cfg.merged_dtype])).save_pretrained(str(out.merged))
-        tokenizer.save_pretrained(str(out.merged))
+        save_tokenizer(tokenizer, base_dir, out.merged)
         outputs["merged"] = str(out.merged)
     timings["save_s"] = time.perf_counter() - t
-    if "gguf" in cfg.export:
-        outputs |= write_ggufs(cfg, merged.config, merged.state_dict(), tokenizer, out, base_dir, timings)
-    return outputs
+    if "gguf" not in cfg.export:
+        return outputs
+    # The converter reads a saved folder. merged/ serves when it is F16 or F32 (the GGUF is F16
+    # first, so it rounds once); a bf16 merged/ would round twice, so an F16 copy is made for it.
+    if "merged" in cfg.export and cfg.merged_dtype in ("f16", "f32"):
+        return outputs | write_ggufs(cfg, out.merged, tokenizer, out, base_dir, timings, console)
+    src = out.root / ".gguf-source"
+    try:
+        merged.to(torch.float16).save_pretrained(str(src))
+        save_tokenizer(tokenizer, base_dir, src)
+        return outputs | write_ggufs(cfg, src, tokenizer, out, base_dir, timings, console)
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
 
 
 def export_merged_folder(cfg: FinetuneConfig, merged_dir: Path, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
-                         timings: dict[str, float]) -> dict[str, str]:
-    from safetensors.numpy import load_file
-    from transformers import AutoConfig
-
+                         timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
     outputs = {"adapter": str(out.adapter), "merged": str(merged_dir)}
     if "gguf" in cfg.export:
-        tensors: dict[str, Any] = {}
-        for f in sorted(merged_dir.glob("*.safetensors")):
-            tensors |= load_file(str(f))
-        config = AutoConfig.from_pretrained(str(merged_dir), local_files_only=True)
-        outputs |= write_ggufs(cfg, config, tensors, tokenizer, out, base_dir, timings)
+        save_tokenizer(tokenizer, base_dir, merged_dir)
+        outputs |= write_ggufs(cfg, merged_dir, tokenizer, out, base_dir, timings, console)
     return outputs
 
 
-def write_ggufs(cfg: FinetuneConfig, config: Any, tensors: Any, tokenizer: Any, out: FinetuneLayout, base_dir: Path,
-                timings: dict[str, float]) -> dict[str, str]:
-    stamp = base_dir / SOURCE
-    # A base converted from GGUF keeps the pre-tokenizer name llama.cpp used for it.
-    pre = json.loads(stamp.read_text(encoding="utf-8")).get("tokenizer_pre") if stamp.is_file() else None
-    outputs = {}
-    t = time.perf_counter()
-    for i, ftype in enumerate(cfg.gguf_types):
-        path = out.gguf if i == 0 else out.gguf_of(ftype)
-        write_gguf(path, config, tensors, tokenizer, ftype, name=f"{base_dir.name}-lora", pre=pre)
-        outputs[f"gguf_{ftype}"] = str(path)
-    if cfg.gguf_types:
-        outputs["modelfile"] = str(write_modelfile(out.root, out.gguf.name, tokenizer))
-    timings["gguf_s"] = time.perf_counter() - t
+def write_ggufs(cfg: FinetuneConfig, src: Path, tokenizer: Any, out: FinetuneLayout, base_dir: Path,
+                timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
+    """model.gguf (the first of `gguf_types`) and model.<type>.gguf for the others, all from one
+    F16 conversion; adapter.gguf when the adapter was saved; the Modelfile."""
+    console = console or Console(quiet=True)
+    out.export_log.unlink(missing_ok=True)
+    paths = {t: out.gguf if i == 0 else out.gguf_of(t) for i, t in enumerate(cfg.gguf_types)}
+    f16 = paths.get("f16", out.root / ".model.f16.gguf")
+    outputs: dict[str, str] = {}
+
+    def step(label: str, key: str, fn: Any) -> Path:
+        t = time.perf_counter()
+        with console.status(f"{label} ..."):
+            path: Path = fn()
+        timings[key] = time.perf_counter() - t
+        console.print(f"{label}: {path} ({path.stat().st_size / 2**20:.1f} MiB, {timings[key]:.1f} s)")
+        return path
+
+    try:
+        step("GGUF f16 (llama.cpp's convert_hf_to_gguf.py)", "gguf_f16_s",
+             lambda: convert.convert(src, f16, name=f"{base_dir.name}-lora", log=out.export_log))
+        for t, path in paths.items():
+            if t != "f16":
+                step(f"GGUF {t} (llama_model_quantize)", f"gguf_{t}_s", lambda t=t, path=path: convert.derive(f16, path, t))
+            outputs[f"gguf_{t}"] = str(path)
+    finally:
+        if "f16" not in paths:
+            f16.unlink(missing_ok=True)
+    end = end_of_turn(tokenizer.chat_template, tokenizer.eos_token)
+    if end:
+        convert.check_stop(out.gguf, end)  # the file ends its answers where the template says a turn ends
+    outputs["modelfile"] = str(write_modelfile(out.modelfile, out.gguf.name, tokenizer.chat_template, tokenizer.eos_token))
+    if "adapter" in cfg.export:
+        step("GGUF LoRA (llama.cpp's convert_lora_to_gguf.py)", "lora_gguf_s",
+             lambda: convert.convert_lora(out.adapter, base_dir, out.lora_gguf, log=out.export_log))
+        outputs["lora_gguf"] = str(out.lora_gguf)
     return outputs

@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 
 from wizardlite.finetune.data import IGNORE, TrainData
-from wizardlite.finetune.engine import TrainResult, progress
+from wizardlite.finetune.engine import TrainResult, lora_targets, progress
 from wizardlite.io import Journal
 from wizardlite.layout import FinetuneLayout
 from wizardlite.recipe import FinetuneConfig
@@ -97,7 +97,7 @@ def train(cfg: FinetuneConfig, base_dir: Path, data: TrainData, tokenizer: Any, 
                                                  dtype=None, load_in_4bit=cfg.load_in_4bit)
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, bias="none",
-        target_modules=list(cfg.target_modules), random_state=cfg.seed,
+        target_modules=lora_targets(model, cfg.target_modules), random_state=cfg.seed,
         use_gradient_checkpointing="unsloth" if cfg.gradient_checkpointing else False)
     out = layout.root
     trainer_dir = out / "trainer"

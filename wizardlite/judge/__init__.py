@@ -23,7 +23,7 @@ from wizardlite.backends import make_generator
 from wizardlite.judge.compare import compare_models
 from wizardlite.judge.contestants import Factory, base_gguf
 from wizardlite.judge.score import score_run
-from wizardlite.layout import RunLayout
+from wizardlite.layout import RunLayout, out_folder
 from wizardlite.recipe import Recipe
 
 __all__ = ["base_gguf", "compare", "run", "score"]
@@ -40,7 +40,7 @@ def score(recipe: Recipe, run_dir: Path, judge: str | None = None, include_elimi
 def compare(recipe: Recipe, testset: str | Path, a: str, b: str, judge: str | None = None,
             out: str | Path | None = None, *, factory: Factory = make_generator) -> Path:
     """Answer a test set with models a and b, judge the pairs; return the path of report.md."""
-    out = Path(out) if out else default_compare_out(recipe)
+    out = out_folder(Path(out)) if out else default_compare_out(recipe)
     return compare_models(recipe, Path(testset), a, b, judge, out, factory=factory)
 
 

@@ -25,6 +25,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from wizardlite import __version__
 from wizardlite.backends import ERROR, GenRequest, GenResult, Sampling, identity, user
 from wizardlite.errors import ConfigError, DataError
@@ -33,7 +35,7 @@ from wizardlite.judge.compare_report import summarize, write_outputs
 from wizardlite.judge.contestants import Factory, OneAtATime, backend_for, judge_config
 from wizardlite.judge.judgement import ORDERS, Judgement, judgement_row
 from wizardlite.judge.replies import VERDICT_GRAMMAR
-from wizardlite.judge.testset import TestItem, read_testset
+from wizardlite.judge.testset import TestItem, instruction_names, read_testset
 from wizardlite.recipe import BackendConfig, Recipe
 from wizardlite.records import content_hash, derived_seed
 from wizardlite.report import counting_bar
@@ -54,8 +56,10 @@ def compare_models(recipe: Recipe, testset: Path, a: str, b: str, judge: str | N
                    factory: Factory) -> Path:
     items, read = read_testset(testset, recipe.judge)
     if not items:
-        raise DataError(f"{testset} holds no usable test items ({len(read.skipped)} line(s) skipped): "
-                        f"each line needs a '{recipe.judge.instruction_field}' field")
+        raise DataError(f"{testset} holds no usable test items ({len(read.skipped)} line(s) skipped): each line needs "
+                        f"an instruction field ({', '.join(instruction_names(recipe.judge))}, in any case), or "
+                        "pass --set judge.instruction_field=NAME")
+    Console(stderr=True).print(f"test set: {testset}: {len(items)} items; fields used: {read.describe()}", highlight=False)
     base = recipe.judge_model
     cfgs = {"a": backend_for(a, base), "b": backend_for(b, base), "judge": judge_config(recipe, judge)}
     idents = {k: identity(c) for k, c in cfgs.items()}
@@ -64,7 +68,7 @@ def compare_models(recipe: Recipe, testset: Path, a: str, b: str, judge: str | N
     meta = {"version": __version__, "run_seed": recipe.run.seed, "models": {k: i.as_dict() for k, i in idents.items()},
             "answer_sampling": asdict(answer_sampling(recipe)), "judge_sampling": asdict(judge_sampling(recipe)),
             "system_prompt": recipe.output.system_prompt, "judge_prompt": content_hash(JUDGE_SYSTEM, JUDGE_PROMPT),
-            "testset": str(testset), "testset_sha256": file_sha256(testset)}
+            "testset": str(testset), "testset_sha256": file_sha256(testset), "testset_fields": read.describe("`")}
     check_resume(out, meta)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / META, json.dumps(meta, indent=2, ensure_ascii=False))

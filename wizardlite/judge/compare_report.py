@@ -82,7 +82,8 @@ def report_md(out: Path, s: dict[str, Any], meta: dict[str, Any], read: ReadRepo
     samp = meta["answer_sampling"]
     parts = [f"# Comparison: {out}", "",
              f"- A: {describe(m['a'])}", f"- B: {describe(m['b'])}", f"- judge: {describe(m['judge'])}",
-             f"- test set: `{testset}`: {s['items']} items, {len(read.skipped)} line(s) skipped",
+             f"- test set: `{testset}`: {s['items']} items, {len(read.skipped)} line(s) skipped; "
+             f"fields used: {meta.get('testset_fields', '-')}",
              f"- answers: temperature {samp['temperature']}, top_p {samp['top_p']}, top_k {samp['top_k']}, "
              f"repeat_penalty {samp['repeat_penalty']}, max_tokens {samp['max_tokens']}; the same seed for A and B "
              f"on each instruction (derived from run.seed {meta['run_seed']} and the instruction)", ""]

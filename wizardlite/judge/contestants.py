@@ -4,31 +4,14 @@ settings, and one loaded model at a time."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from wizardlite.backends import Generator
+from wizardlite.backends.spec import backend_for
 from wizardlite.errors import ConfigError
 from wizardlite.recipe import BackendConfig, Recipe
 
 Factory = Callable[[BackendConfig], Generator]  # tests pass one that returns scripted fakes
-
-
-def is_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
-
-
-def backend_for(spec: str | None, base: BackendConfig) -> BackendConfig:
-    """The BackendConfig a command-line model spec names, on top of `base` (the judge's
-    settings): an endpoint URL -> http; a GGUF path or model name -> llamacpp. A recipe whose
-    judge is the `fake` backend keeps it, so the whole command can run without a model."""
-    if not spec:
-        return base
-    if is_url(spec):
-        return replace(base, backend="http", endpoints=(spec.rstrip("/"),))
-    if base.backend == "fake":
-        return replace(base, model=spec)
-    return replace(base, backend="llamacpp", model=spec, endpoints=())
 
 
 def judge_config(recipe: Recipe, spec: str | None) -> BackendConfig:

@@ -3,6 +3,7 @@ chat template comes from the GGUF itself, so this also checks that an exported m
 a working template.
 
 Run as: wizardlite chat runs/default/ft/model.gguf [--prompt "Hello"]
+        wizardlite chat smollm2 --lora runs/default/ft/adapter.gguf    (the base with the tuned LoRA)
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ from pathlib import Path
 from typing import Any
 
 from wizardlite.errors import ModelError
-from wizardlite.models import resolve
+from wizardlite.models import check_gguf, resolve
 
 
-def load(model: str, n_ctx: int = 2048, seed: int = 0) -> Any:
+def load(model: str, n_ctx: int = 2048, seed: int = 0, lora: str | Path | None = None) -> Any:
+    """The model, with a GGUF LoRA applied at load time when `lora` is given."""
+    if lora is not None:
+        if not Path(lora).is_file():
+            raise ModelError(f"no LoRA at {lora}: pass the adapter.gguf that `wizardlite finetune` wrote beside model.gguf")
+        check_gguf(Path(lora))
     path = resolve(model, "gguf")
     try:
         from llama_cpp import Llama
     except ImportError:
         raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python") from None
     try:
-        return Llama(model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False)
+        return Llama(model_path=str(path), n_ctx=n_ctx, seed=seed, verbose=False,
+                     lora_path=str(lora) if lora is not None else None)
     except (ValueError, RuntimeError) as e:
+        if lora is not None:
+            raise ModelError(f"llama.cpp cannot apply the LoRA {lora} to {path} ({e}): pass the base that was "
+                             "fine-tuned as the model") from None
         raise ModelError(f"llama.cpp cannot load {path} ({e}): re-export it with `wizardlite finetune`") from None
 
 
@@ -44,9 +54,9 @@ def reply(llm: Any, messages: list[dict[str, str]], max_tokens: int, temperature
 
 
 def run(model: str | Path, prompt: str | None = None, system: str | None = None, max_tokens: int = 256,
-        temperature: float = 0.7, n_ctx: int = 2048, seed: int = 0) -> str | None:
+        temperature: float = 0.7, n_ctx: int = 2048, seed: int = 0, lora: str | Path | None = None) -> str | None:
     """With `prompt`: print the reply and return it. Without: a REPL (/reset, /exit)."""
-    llm = load(str(model), n_ctx, seed)
+    llm = load(str(model), n_ctx, seed, lora)
     start = [{"role": "system", "content": system}] if system else []
     if prompt is not None:
         text = reply(llm, start + [{"role": "user", "content": prompt}], max_tokens, temperature)

