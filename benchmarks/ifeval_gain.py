@@ -213,10 +213,11 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def write_results(s: dict[str, Any], quick: bool) -> None:
-    name = "ifeval_gain_quick" if quick else "ifeval_gain"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(s, indent=2) + "\n")
+def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
+    """The table into benchmarks/results/ (a --quick smoke test's into its work folder: it is no result)."""
+    folder, name = (work, "ifeval_gain_quick") if quick else (RESULTS, "ifeval_gain")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(s, indent=2) + "\n")
     lines = [f"# IFEval gain{' (--quick: a smoke test, not a result)' if quick else ''}", "",
              "Prompt-level accuracy on IFEval (541 prompts unless --quick) with 95% intervals; paired difference "
              "of prompt-level loose accuracy against base (paired bootstrap), in points.", "",
@@ -231,7 +232,7 @@ def write_results(s: dict[str, Any], quick: bool) -> None:
                      f"[{100 * ci['prompt_strict'][0]:.1f}, {100 * ci['prompt_strict'][1]:.1f}] | "
                      f"{100 * a['prompt_loose']:.1f} [{100 * ci['prompt_loose'][0]:.1f}, {100 * ci['prompt_loose'][1]:.1f}]"
                      f" | {vs} | {pv} | {a['cut_at_limit']} |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -247,7 +248,7 @@ def main() -> None:
     exp = Experiment(work, args.quick)
     for arm in args.arm or ARMS:
         exp.run(arm)
-    write_results(summarise(work, exp.timings), args.quick)
+    write_results(summarise(work, exp.timings), args.quick, work)
 
 
 if __name__ == "__main__":
