@@ -180,11 +180,8 @@ def _answers(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
+    from wizardlite.eval.report import verdicts
     from wizardlite.eval.stats import paired
-
-    def verdicts(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, list[bool]]]:
-        return {k: {"strict": [v["strict"] for v in r["verdicts"]], "loose": [v["loose"] for v in r["verdicts"]]}
-                for k, r in rows.items()}
 
     arms: dict[str, Any] = {}
     answers: dict[str, dict[str, dict[str, Any]]] = {}

@@ -1,9 +1,10 @@
-"""What every stage's report is made of: markdown tables, a headless matplotlib, and the one
-progress-bar layout every long stage shows (a label, the bar, done/total, the stage's own
-columns, elapsed time, time left)."""
+"""What every stage's report is made of: markdown tables, Wilson intervals, a headless
+matplotlib, and the one progress-bar layout every long stage shows (a label, the bar,
+done/total, the stage's own columns, elapsed time, time left)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,3 +64,18 @@ def counting_bar(description: str, total: int, done: int = 0) -> Iterator[Callab
     task = progress.add_task(description, total=total, completed=done)
     with progress:
         yield lambda: progress.advance(task)
+
+
+Z95 = 1.959963984540054
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion k/n (95% by default); (0, 1) when n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At k = 0 or k = n the bound is exactly 0 or 1; rounding must not move it past p.
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))

@@ -7,12 +7,13 @@ constrained record can be written out in IFEval's format and scored by any IFEva
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from wizardlite.constraints.ifeval import ifeval_checkers
 
 Kwargs = dict[str, Any]
 
@@ -32,18 +33,11 @@ class ConstraintType:
 # ---------------------------------------------------------------------------- IFEval's checkers
 
 
-@functools.cache
-def _ifeval_registry() -> dict[str, Any]:
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
-
-    return dict(INSTRUCTION_DICT)
-
-
 def _ifeval(tid: str) -> Callable[[str, Kwargs], bool]:
     """A checker that runs IFEval's own check for `tid` with these kwargs."""
 
     def check(response: str, kwargs: Kwargs) -> bool:
-        checker = _ifeval_registry()[tid](tid)
+        checker = ifeval_checkers()[tid](tid)
         checker.build_description(**{k: v for k, v in kwargs.items() if v is not None})
         return bool(response.strip()) and bool(checker.check_following(response))
 

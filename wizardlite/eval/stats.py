@@ -15,18 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wizardlite.report import wilson
+
 METRICS = ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")
 Verdicts = Mapping[str, Mapping[str, Sequence[bool]]]  # prompt key -> {"strict": [...], "loose": [...]}
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of k/n; (0, 1) when n = 0."""
-    if n == 0:
-        return 0.0, 1.0
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def _arrays(verdicts: Verdicts, keys: Sequence[str]) -> dict[str, Any]:

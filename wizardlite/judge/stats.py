@@ -3,25 +3,13 @@ consistent the judge is when the order of the answers is swapped."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Z95 = 1.959963984540054
+from wizardlite.report import wilson
 
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (95% by default); (0, 1) when n = 0."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # At k = 0 or k = n the bound is exactly 0 or 1; rounding must not move it past p.
-    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
-
+__all__ = ["Consistency", "Tally", "band", "consistency", "position_flags", "tally", "wilson"]
 
 def band(difficulty: Any) -> str | None:
     """Difficulty band of a test item: 1-3, 4-6, 7-10; a non-numeric label is its own band."""
