@@ -119,7 +119,7 @@ def test_near_duplicates_of_seeds_and_of_each_other_are_marked(bow_embedder):
     out = evolve_chunk(seeds, 1, recipe_from_dict({}), models(FakeGenerator(script)), d)
     assert [r.status for r in out] == [DUPLICATE, KEPT, DUPLICATE]
     assert out[0].duplicate_of == seeds[0].id and out[2].duplicate_of == out[1].id
-    assert out[1].scores["max_similarity"] < 0.8
+    assert out[1].scores["max_similarity"] is None or 0.7 <= out[1].scores["max_similarity"] < 0.8
 
 
 def test_pool_keeps_the_parent_of_a_failed_evolution():

@@ -1,4 +1,4 @@
-"""Paper scale: the exact blocked near-duplicate index, its store beside the journal, and the
+"""Paper scale: the near-duplicate index (SimHash candidates, exact cosines), its store beside the journal, and the
 streaming pipeline's fixed journal order under backends that finish out of order."""
 
 import json
@@ -188,3 +188,46 @@ def test_resume_with_near_dedup_reads_the_stored_index(tmp_path, monkeypatch, bo
     assert {"kept", "duplicate"} <= {r["status"] for r in rows(whole)}
     ids = (resumed / "dedup_index.ids").read_text().splitlines()[1:]
     assert ids == [r["id"] for r in rows(whole) if r["status"] in ("seed", "kept")]
+
+
+def test_simhash_index_finds_every_row_above_its_floor_with_the_exact_cosine():
+    """384-d vectors with neighbours planted at cosines from 0.70 to 0.99: for every query whose
+    exact best is at the index's floor or above, the index returns that cosine and that row;
+    below the floor, what it returns is a real cosine no higher than the exact best."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((3000, 384)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    src = rng.integers(0, len(base), 600)
+    cos = rng.uniform(0.70, 0.99, 600).astype(np.float32)[:, None]
+    ortho = rng.standard_normal((600, 384)).astype(np.float32)
+    ortho -= (ortho * base[src]).sum(1, keepdims=True) * base[src]
+    ortho /= np.linalg.norm(ortho, axis=1, keepdims=True)
+    queries = np.vstack([cos * base[src] + np.sqrt(1 - cos**2) * ortho, base[:50] + 0.0]).astype(np.float32)
+    index = dedup.VectorIndex(floor=0.82)
+    index.add([str(i) for i in range(len(base))], base)
+    got, where = index.best(queries)
+    sims = queries @ base.T
+    want, want_row = sims.max(1), sims.argmax(1)
+    above = want >= 0.82
+    assert 250 < above.sum() < len(queries) - 100  # both sides of the floor occur
+    assert np.allclose(got[above], want[above], atol=1e-5) and (where[above] == want_row[above]).all()
+    found = where >= 0
+    assert np.allclose(got[found], sims[found, where[found]], atol=1e-5) and (got[~above] <= want[~above] + 1e-5).all()
+
+
+def test_hamming_radius_covers_pairs_at_the_floor():
+    """The radius is where the codes of a pair at the floor cosine land, but for a ~7-sigma chance:
+    20,000 such pairs all fall inside it, and unrelated pairs (cosine ~0) almost all fall outside."""
+    rng = np.random.default_rng(5)
+    index = dedup.VectorIndex(floor=0.82)
+    a = rng.standard_normal((20000, 384)).astype(np.float32)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    o = rng.standard_normal((20000, 384)).astype(np.float32)
+    o -= (o * a).sum(1, keepdims=True) * a
+    o /= np.linalg.norm(o, axis=1, keepdims=True)
+    b = 0.82 * a + np.sqrt(1 - 0.82**2) * o
+    ham = np.unpackbits(index._code(a) ^ index._code(b), axis=1).sum(1)
+    assert ham.max() <= index.radius < index.bits
+    far = np.unpackbits(index._code(a) ^ index._code(o), axis=1).sum(1)
+    assert (far <= index.radius).mean() < 1e-3
+    assert dedup.hamming_radius(1.0, 256) == 0 and dedup.hamming_radius(-1.0, 256) == 256

@@ -220,7 +220,7 @@ def _record(it: Item, recipe: Recipe, models: Models) -> Record:
 def _dedup(records: list[Record], deduper: Deduper) -> None:
     kept = [r for r in records if r.status == KEPT]
     for rec, (dup_of, sim) in zip(kept, deduper.check([(r.id, r.instruction) for r in kept]), strict=True):
-        rec.scores["max_similarity"] = round_(sim, 4)
+        rec.scores["max_similarity"] = None if sim is None else round_(sim, 4)  # None: none within threshold - 0.1
         if dup_of is not None:
             rec.status, rec.reason, rec.duplicate_of = DUPLICATE, "duplicate", dup_of
 
