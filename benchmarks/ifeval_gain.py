@@ -3,6 +3,7 @@
 Run as: just bench-ifeval-gain                    (every arm; resumable: run it again to continue)
         python benchmarks/ifeval_gain.py --arm verified
         python benchmarks/ifeval_gain.py --quick       (a tiny version of everything, to try the pipeline)
+        python benchmarks/ifeval_gain.py --table       (only the table, from the arms evaluated so far)
 
 Every arm starts from the same seeds: the 175 Self-Instruct seeds in ../shared/data/seed_tasks.jsonl
 plus the project's own (recipes/seeds/general.jsonl). The same model, SmolLM2-135M-Instruct,
@@ -184,6 +185,14 @@ def _answers(folder: Path) -> dict[str, dict[str, Any]]:
     return {r["key"]: r for r in rows if r.get("role") == "model"}
 
 
+def _model_path(work: Path, arm: str) -> str:
+    """The GGUF an arm was evaluated with (under --work, not committed), or the embedded base's name."""
+    gguf = work / arm / "ft" / "model.gguf"
+    if not gguf.is_file():
+        return BASE_MODEL
+    return str(gguf.relative_to(ROOT)) if gguf.is_relative_to(ROOT) else str(gguf)
+
+
 def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
     from wizardlite.eval.report import verdicts
     from wizardlite.eval.stats import paired
@@ -199,19 +208,23 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
         arms[arm] = {"prompt_strict": m["prompt_strict"], "prompt_loose": m["prompt_loose"],
                      "inst_strict": m["inst_strict"], "inst_loose": m["inst_loose"], "ci95": m["ci95"],
                      "train_rows": sum(1 for _ in train.open()) if train.is_file() else 0,
-                     "model": m["name"], "answered": m["answered"], "cut_at_limit": m["cut_at_limit"],
+                     "model": _model_path(work, arm), "model_name": m["name"], "answered": m["answered"],
+                     "cut_at_limit": m["cut_at_limit"],
                      "wall_s": round(timings.get(arm, 0.0), 1) or None}
         answers[arm] = _answers(work / arm / "eval")
-    out: dict[str, Any] = {"arms": arms, "paired_vs_base": {}}
-    if "base" in answers:
+    out: dict[str, Any] = {"arms": arms}
+    # the goal's two comparisons: every arm against base, and the evolved arms against seeds
+    for ref, key in (("base", "paired_vs_base"), ("seeds", "paired_vs_seeds")):
+        out[key] = {}
+        if ref not in answers:
+            continue
         for arm, rows in answers.items():
-            if arm == "base":
+            if arm in ("base", ref):
                 continue
-            p = paired(verdicts(rows), verdicts(answers["base"]))
+            p = paired(verdicts(rows), verdicts(answers[ref]))
             if p:
-                out["paired_vs_base"][arm] = {"diff_points": p["prompt_loose"].difference_points,
-                                              "ci95": list(p["prompt_loose"].ci95),
-                                              "mcnemar_p": p["prompt_loose"].mcnemar_p}
+                out[key][arm] = {"diff_points": p["prompt_loose"].difference_points,
+                                 "ci95": list(p["prompt_loose"].ci95), "mcnemar_p": p["prompt_loose"].mcnemar_p}
     return out
 
 
@@ -223,17 +236,26 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
     lines = [f"# IFEval gain{' (--quick: a smoke test, not a result)' if quick else ''}", "",
              "Prompt-level accuracy on IFEval (541 prompts unless --quick) with 95% intervals; paired difference "
              "of prompt-level loose accuracy against base (paired bootstrap), in points.", "",
-             "| arm | train rows | prompt strict | prompt loose | loose vs base [95% CI] | McNemar p | cut at limit |",
-             "|---|---|---|---|---|---|---|"]
+             "| arm | train rows | prompt strict | prompt loose | loose vs base [95% CI] | McNemar p "
+             "| loose vs seeds [95% CI] | McNemar p | cut at limit | wall |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def vs(p: dict[str, Any] | None) -> str:
+        if not p:
+            return "- | -"
+        pv = "-" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
+        return f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}] | {pv}"
+
     for arm, a in s["arms"].items():
-        p = s["paired_vs_base"].get(arm)
-        vs = f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]" if p else "-"
-        pv = f"{p['mcnemar_p']:.3g}" if p and p.get("mcnemar_p") is not None else "-"
         ci = a["ci95"]
+        wall = f"{a['wall_s'] / 60:.0f} min" if a.get("wall_s") else "-"
         lines.append(f"| {arm} | {a['train_rows']} | {100 * a['prompt_strict']:.1f} "
                      f"[{100 * ci['prompt_strict'][0]:.1f}, {100 * ci['prompt_strict'][1]:.1f}] | "
                      f"{100 * a['prompt_loose']:.1f} [{100 * ci['prompt_loose'][0]:.1f}, {100 * ci['prompt_loose'][1]:.1f}]"
-                     f" | {vs} | {pv} | {a['cut_at_limit']} |")
+                     f" | {vs(s['paired_vs_base'].get(arm))} | {vs(s['paired_vs_seeds'].get(arm))} | {a['cut_at_limit']} | {wall} |")
+    missing = [arm for arm in ARMS if arm not in s["arms"]]
+    if missing:
+        lines += ["", f"Not yet evaluated: {', '.join(missing)} (run the experiment again: it resumes)."]
     (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -243,12 +265,13 @@ def main() -> None:
     ap.add_argument("--arm", choices=ARMS, action="append", help="run only this arm (repeatable); default: all")
     ap.add_argument("--work", type=Path, default=None, help="where models and runs go (default: benchmarks/work/ifeval_gain)")
     ap.add_argument("--quick", action="store_true", help="a tiny version of every arm, to try the pipeline")
+    ap.add_argument("--table", action="store_true", help="only write the table of the arms evaluated so far")
     args = ap.parse_args()
     if not IFEVAL.is_file():
         sys.exit(f"no IFEval prompts at {IFEVAL}: this experiment needs ../shared/data/ifeval_input_data.jsonl")
     work = args.work or ROOT / "benchmarks" / "work" / ("ifeval_gain_quick" if args.quick else "ifeval_gain")
     exp = Experiment(work, args.quick)
-    for arm in args.arm or ARMS:
+    for arm in [] if args.table else args.arm or ARMS:
         exp.run(arm)
     write_results(summarise(work, exp.timings), args.quick, work)
 
