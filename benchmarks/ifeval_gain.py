@@ -16,6 +16,10 @@ recipes/default.toml) in every arm:
     verified  tuned on what recipes/verified.toml keeps
     equal     the larger of paper and verified, subsampled to the size of the other, tuned
 
+and the settings tried on the way to the goal, each a verified run with one change (VARIANTS):
+
+    verified-repair   verify.repair: an answer that fails only on format is repaired by code
+
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
 wizardlite command resumes from its own journal, so a killed run continues where it stopped.
@@ -42,7 +46,11 @@ IFEVAL = ROOT.parent / "shared" / "data" / "ifeval_input_data.jsonl"
 SHARED_SEEDS = ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
 OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
-ARMS = ("base", "seeds", "paper", "verified", "equal")
+# Settings tried for the verified arm: name -> `--set` overrides of recipes/verified.toml.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "verified-repair": ("verify.repair=true",),
+}
+ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
 BASE_MODEL = "smollm2-q8_0"
 
 
@@ -87,11 +95,12 @@ class Experiment:
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         return path
 
-    def evolve(self, arm: str, recipe: str) -> Path:
+    def evolve(self, arm: str, recipe: str, overrides: tuple[str, ...] = ()) -> Path:
         out = self.work / arm
         if not (out / "data" / "train.jsonl").is_file():
+            sets = [a for o in overrides for a in ("--set", o)]
             wl("evolve", "--recipe", recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
-               *self.evolve_extra, *self.decon, log=out / "log.txt")
+               *self.evolve_extra, *self.decon, *sets, log=out / "log.txt")
         return out / "data" / "train.jsonl"
 
     def answered_seeds(self) -> Path:
@@ -168,6 +177,8 @@ class Experiment:
         elif arm in ("paper", "verified"):
             recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
             self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, recipe))))
+        elif arm in VARIANTS:
+            self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, "recipes/verified.toml", VARIANTS[arm]))))
         elif arm == "equal":
             for a in ("paper", "verified"):
                 self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")

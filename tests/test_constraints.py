@@ -133,3 +133,34 @@ def test_in_ifeval_marks_the_shared_types():
 
     for t in C.TYPES.values():
         assert t.in_ifeval == (t.id in INSTRUCTION_DICT), t.id
+
+
+REPAIRABLE = sorted(t for t, ct in C.TYPES.items() if ct.repair)
+
+
+def test_the_repairable_types_are_the_pure_format_ones():
+    assert REPAIRABLE == ["change_case:english_capital", "change_case:english_lowercase", "punctuation:no_comma",
+                          "punctuation:no_exclamation", "startend:end_checker", "startend:quotation"]
+
+
+@pytest.mark.parametrize("tid", REPAIRABLE)
+def test_a_repair_makes_a_failing_answer_pass_and_keeps_its_words(tid):
+    rng = random.Random(tid)
+    c = C.Constraint(tid, C.TYPES[tid].sample(rng, INSTRUCTION) or {})
+    # English enough for the case checkers' language test, and breaking every repairable type
+    bad = "The Sun gives plants the energy they need to grow, and they keep it as sugar in their leaves!"
+    fixed = C.repair(bad, [c])
+    assert C.check(bad, [c]) == [False] and C.check(fixed, [c]) == [True], (bad, fixed)
+    assert C.repair(fixed, [c]) == fixed  # idempotent: a passing answer is left as it is
+    words = lambda s: [w for w in __import__("re").findall(r"[a-z]+", s.lower())]  # noqa: E731
+    assert words(bad) == words(fixed)[: len(words(bad))]  # the model's words, in order (an end phrase may follow)
+
+
+def test_repairs_compose_in_stage_order():
+    cons = [C.Constraint("startend:quotation", {}), C.Constraint("change_case:english_lowercase", {}),
+            C.Constraint("punctuation:no_comma", {}), C.Constraint("startend:end_checker", {"end_phrase": "That is all."})]
+    assert C.repair("Paris, France. Lovely!", cons) == '"paris france. lovely!\n\nthat is all."'
+    assert C.check(C.repair("Paris, France. Lovely!", cons), cons) == [True] * 4
+    # a constraint without a repair is left to its checker
+    words = [C.Constraint("length_constraints:number_words", {"num_words": 50, "relation": "at least"})]
+    assert C.repair("Too short, sadly.", words) == "Too short, sadly."

@@ -82,6 +82,29 @@ def test_resampling_keeps_the_first_passing_answer_and_records_every_attempt():
     assert len(r.generation["attempts"]) == 3 and not any(all(a["verdicts"]) for a in r.generation["attempts"])
 
 
+def test_repair_keeps_the_first_answer_that_passes_once_repaired():
+    rec = recipe(min_constraints=1, max_constraints=1, types=["change_case:english_lowercase"])
+    parents = [seed(SEEDS[0])]
+    replies = iter(["Photosynthesis Makes Sugar.", "Plants Store Energy.", "Leaves Are Green."])
+    out, _ = run_chunk(parents, 1, rec, lambda req: next(replies))
+    assert (out[0].status, out[0].reason) == (ELIMINATED, CONSTRAINT_FAILED)  # without repair, none passes
+
+    rec = recipe(min_constraints=1, max_constraints=1, types=["change_case:english_lowercase"], repair=True)
+    replies = iter(["Photosynthesis Makes Sugar.", "Plants Store Energy.", "Leaves Are Green."])
+    out, _ = run_chunk(parents, 1, rec, lambda req: next(replies))
+    r = out[0]
+    assert r.status == KEPT and r.response == "photosynthesis makes sugar."
+    first, *rest = r.generation["attempts"]
+    assert first["text"] == "Photosynthesis Makes Sugar." and first["verdicts"] == [False]  # the raw answer stays
+    assert first["repaired"] == r.response and first["repaired_verdicts"] == [True]
+    assert not any("repaired" in a for a in rest)
+
+    # an answer that passes as written is preferred to an earlier one that needs a repair
+    replies = iter(["Needs Repair.", "already fine.", "Also Fine."])
+    out, _ = run_chunk(parents, 1, rec, lambda req: next(replies))
+    assert out[0].response == "already fine." and not any("repaired" in a for a in out[0].generation["attempts"])
+
+
 def fail_some(cons: list[C.Constraint]) -> str:
     """A reply with real words in it that breaks at least one of these constraints."""
     for text in ("Plants, grow fast in sunlight!", " ".join(["Plants grow."] * 200), "PLANTS GROW IN SUNLIGHT"):
@@ -161,3 +184,16 @@ def test_the_verified_recipe_on_the_embedded_model(tmp_path: Path):
             assert all(C.check(x["response"], C.from_ifeval(x["constraints"])))
     train = [json.loads(x) for x in (out / "data" / "train.jsonl").read_text().splitlines()]
     assert {t["id"] for t in train} == {x["id"] for x in evolved if x["status"] == KEPT and x["response"].strip()}
+
+
+def test_the_report_counts_repaired_answers_per_type():
+    from wizardlite.evolve.report import verify_section
+
+    lower = "change_case:english_lowercase"
+    rec = recipe(min_constraints=1, max_constraints=1, types=[lower], repair=True)
+    replies = {SEEDS[0]: "Plants Turn Light Into Sugar.", SEEDS[1]: "rivers run to the sea and rain falls again."}
+    out, _ = run_chunk([seed(s) for s in SEEDS[:2]], 1, rec,
+                       lambda req: next(v for k, v in replies.items() if k in req.messages[-1]["content"]))
+    assert [r.status for r in out] == [KEPT, KEPT]
+    line = next(x for x in "\n".join(verify_section(out)).splitlines() if x.startswith(f"| {lower} |"))
+    assert [c.strip() for c in line.split("|")[2:6]] == ["2", "1", "1", "0"]  # answered, as written, repaired, failed

@@ -309,6 +309,9 @@ class VerifyConfig:
     max_constraints: int = 3
     types: tuple[str, ...] = ()  # constraint types to draw from; empty = every type in the registry
     k: int = 4  # answers tried per constrained instruction; the first that passes every check is kept
+    # When no answer passes as written: apply the constraints' repairs (lowercase, quotes, end
+    # phrase...; wizardlite.constraints) and keep the first finished answer that then passes.
+    repair: bool = False
 
     def check(self) -> list[str]:
         errs = []

@@ -11,6 +11,7 @@ prompts, nor its wording), and reports must say so.
     draw(rng, instruction, have, n)    -> new constraints that conflict with none in `have`
     phrase(c, rng)                     -> the sentence that asks for it
     check(response, constraints)       -> one verdict per constraint
+    repair(response, constraints)      -> the response with every repairable constraint applied
 
 A constraint travels as `Constraint(id, kwargs)`; a record carries its list in IFEval's form
 (`instruction_id_list`, `kwargs`), so a run's kept set can be written as an IFEval-format file.
@@ -26,7 +27,7 @@ from typing import Any
 from wizardlite.constraints.types import TYPES, ConstraintType
 
 __all__ = ["TYPES", "Constraint", "ConstraintType", "check", "conflicts", "draw", "from_ifeval", "phrase",
-           "to_ifeval"]
+           "repair", "to_ifeval"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,16 @@ def phrase(c: Constraint, rng: random.Random) -> str:
 def check(response: str, constraints: Sequence[Constraint]) -> list[bool]:
     """Strict verdicts, one per constraint: does `response` follow it?"""
     return [bool(c.type.check(response, c.kwargs)) for c in constraints]
+
+
+def repair(response: str, constraints: Sequence[Constraint]) -> str:
+    """`response` with the repair of every constraint that has one (lowercasing, quotes, an end
+    phrase...), in stage order: the model's content in the format asked for. Constraints without
+    a repair are left to the checkers; every repair is idempotent."""
+    for c in sorted((c for c in constraints if c.type.repair), key=lambda c: c.type.repair_stage):
+        assert c.type.repair is not None
+        response = c.type.repair(response, c.kwargs)
+    return response
 
 
 def to_ifeval(constraints: Sequence[Constraint]) -> dict[str, Any]:

@@ -28,6 +28,10 @@ class ConstraintType:
     check: Callable[[str, Kwargs], bool]
     conflicts: frozenset[str] = field(default_factory=frozenset)
     display: Callable[[Kwargs], Kwargs] = lambda k: k
+    # A pure text transform that makes an answer comply and keeps its content (lowercasing,
+    # wrapping in quotes...), for `verify.repair`; None where compliance needs new content.
+    repair: Callable[[str, Kwargs], str] | None = None
+    repair_stage: int = 0  # repairs run in this order: edits, then appended text, case, wrapping
 
 
 # ---------------------------------------------------------------------------- IFEval's checkers
@@ -131,6 +135,19 @@ def _ends_with_question(response: str, kw: Kwargs) -> bool:
     return response.rstrip().endswith("?")
 
 
+# ---------------------------------------------------------------------------- repairs (verify.repair)
+
+
+def _end_with(response: str, kw: Kwargs) -> str:
+    text = response.rstrip()
+    return text if text.lower().endswith(kw["end_phrase"].lower()) else f"{text}\n\n{kw['end_phrase']}"
+
+
+def _wrap_quotes(response: str, kw: Kwargs) -> str:
+    text = response.strip()
+    return text if len(text) > 1 and text[0] == text[-1] == '"' else f'"{text}"'
+
+
 # ---------------------------------------------------------------------------- the table
 
 _FORMATS = {"detectable_format:json_format", "detectable_format:number_bullet_lists", "format:numbered_steps",
@@ -143,20 +160,23 @@ _TYPES: list[ConstraintType] = [
         "punctuation:no_comma", "punctuation", True,
         ("Do not use a single comma anywhere in your reply.", "Write the whole answer without any commas.",
          "Leave out commas entirely: not one may appear."),
-        lambda rng, ins: {}, _ifeval("punctuation:no_comma")),
+        lambda rng, ins: {}, _ifeval("punctuation:no_comma"),
+        repair=lambda r, kw: re.sub(r",\s*", " ", r)),
     ConstraintType(
         "change_case:english_lowercase", "case", True,
         ("Write your entire reply in lowercase letters, with no capitals at all.",
          "Use only lowercase letters in the answer; capital letters are not allowed."),
         lambda rng, ins: {}, _ifeval("change_case:english_lowercase"),
         frozenset({"change_case:english_capital", "detectable_format:title",
-                   "startend:first_word", "format:bold_terms"})),
+                   "startend:first_word", "format:bold_terms"}),
+        repair=lambda r, kw: r.lower(), repair_stage=2),
     ConstraintType(
         "change_case:english_capital", "case", True,
         ("Write your entire reply in capital letters.", "The whole answer must be in uppercase letters only."),
         lambda rng, ins: {}, _ifeval("change_case:english_capital"),
         frozenset({"keywords:existence", "keywords:frequency",
-                   "startend:end_checker", "detectable_content:postscript", "startend:first_word"})),
+                   "startend:end_checker", "detectable_content:postscript", "startend:first_word"}),
+        repair=lambda r, kw: r.upper(), repair_stage=2),
     ConstraintType(
         "length_constraints:number_words", "length", True,
         ("Your answer should contain {relation} {num_words} words.", "Keep the reply to {relation} {num_words} words.",
@@ -236,12 +256,13 @@ _TYPES: list[ConstraintType] = [
         ("Finish your reply with the exact phrase \"{end_phrase}\" and write nothing after it.",
          "The very last words of the answer must be \"{end_phrase}\""),
         lambda rng, ins: {"end_phrase": rng.choice(_END_PHRASES)}, _ifeval("startend:end_checker"),
-        frozenset({"startend:quotation", "content:ends_with_question", "combination:two_responses"})),
+        frozenset({"startend:quotation", "content:ends_with_question", "combination:two_responses"}),
+        repair=_end_with, repair_stage=1),
     ConstraintType(
         "startend:quotation", "startend", True,
         ("Put the whole reply inside double quotation marks.", "Wrap your entire answer in double quotes."),
         lambda rng, ins: {}, _ifeval("startend:quotation"),
-        frozenset({"content:ends_with_question", "startend:first_word"})),
+        frozenset({"content:ends_with_question", "startend:first_word"}), repair=_wrap_quotes, repair_stage=3),
     ConstraintType(
         "combination:two_responses", "combination", True,
         ("Give two different answers, separated by a line of six asterisks: ******.",
@@ -270,7 +291,7 @@ _TYPES: list[ConstraintType] = [
     ConstraintType(
         "punctuation:no_exclamation", "punctuation", False,
         ("Do not use any exclamation marks.", "Not a single exclamation mark may appear in the answer."),
-        lambda rng, ins: {}, _no_exclamation),
+        lambda rng, ins: {}, _no_exclamation, repair=lambda r, kw: r.replace("!", ".")),
     ConstraintType(
         "format:bold_terms", "format", False,
         ("Put at least {num_bold} key terms in bold, written like **term**.",

@@ -143,6 +143,7 @@ def report_md(out: Path, recipe: Recipe, records: Sequence[Record], f: dict[str,
     parts += ["## Per operation", ""]
     rows = [[op, sum(c.values()), c[KEPT], c[ELIMINATED], c[DUPLICATE], _rate(c)] for op, c in f["per_op"].items()]
     parts += [table_md(["operation", "evolved", "kept", "eliminated", "duplicate", "kept %"], rows), ""]
+    parts += verify_section(records)
     kept = [r for r in records if r.status == KEPT]
     if kept:
         parts += ["## Examples", ""]
@@ -156,6 +157,31 @@ def report_md(out: Path, recipe: Recipe, records: Sequence[Record], f: dict[str,
         parts += [f"- line {n}: {why}" for n, why in seed_report.skipped[:50]]
         parts += [""]
     return "\n".join(parts)
+
+
+def repaired(r: Record) -> bool:
+    """Whether a record's answer was kept only once repaired (verify.repair)."""
+    return any("repaired" in a for a in r.generation.get("attempts", ()))
+
+
+def verify_section(records: Sequence[Record]) -> list[str]:
+    """Per constraint type, how the answers of constrained records fared: kept as written, kept
+    once repaired, or `constraint_failed`. Nothing for a run without constraints."""
+    tried = [r for r in records if r.constraints and r.generation.get("attempts") and r.status in (KEPT, ELIMINATED)]
+    if not tried:
+        return []
+    by_type: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in tried:
+        outcome = ("repaired" if repaired(r) else "as written") if r.status == KEPT else r.reason
+        for tid in r.constraints.get("instruction_id_list", []):
+            by_type[tid][outcome] += 1
+    cols = ["as written", "repaired", "constraint_failed"]
+    rows = [[tid, sum(c.values()), *(c[x] for x in cols)] for tid, c in sorted(by_type.items())]
+    return ["## Verified answers, per constraint type", "",
+            f"{len(tried)} instructions with checked constraints were answered; a record counts once per type it "
+            "carries. *repaired*: no answer passed as written and one passed once put through its constraints' "
+            "repairs (`verify.repair`); other outcomes are other rules' eliminations; duplicates are left out.",
+            "", table_md(["constraint type", "answered", *cols], rows), ""]
 
 
 def _timing(run: RunLayout) -> dict[str, float]:
@@ -172,7 +198,8 @@ def _summary(records: Sequence[Record], f: dict[str, Any], train_n: int, seed_re
             "kept": sum(r.status == KEPT for r in records),
             "eliminated": sum(r.status == ELIMINATED for r in records),
             "duplicate": sum(r.status == DUPLICATE for r in records),
-            "reasons": dict(f["reasons"]), "train_rows": train_n, "seed_lines_skipped": len(seed_report.skipped),
+            "reasons": dict(f["reasons"]), "repaired": sum(r.status == KEPT and repaired(r) for r in records),
+            "train_rows": train_n, "seed_lines_skipped": len(seed_report.skipped),
             "wall_s_this_session": round(wall_s, 1), **{k: round(v, 2) for k, v in timing.items()}}
 
 

@@ -25,7 +25,7 @@ from wizardlite.evolve.rules import (
     equality_request,
     parse_equality,
 )
-from wizardlite.evolve.verify import CONSTRAINT_FAILED, constrain, first_passing, inherit
+from wizardlite.evolve.verify import CONSTRAINT_FAILED, constrain, first_passing, first_repaired, inherit
 from wizardlite.recipe import Recipe
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, Record, derived_seed, local_rng, record_id
 
@@ -158,22 +158,31 @@ def answered(it: Item, req: GenRequest, res: GenResult) -> None:
     it.waiting -= 1
 
 
-def _choose_answer(it: Item, gen: dict[str, Any]) -> tuple[int | None, str | None]:
-    """(the attempt whose answer is kept, a reason to eliminate): with constraints, the first
-    answer that ended by itself and passes every checker, every attempt kept in `gen`."""
+def _choose_answer(it: Item, gen: dict[str, Any], repair: bool) -> tuple[int | None, str | None, str | None]:
+    """(the attempt whose answer is kept, a reason to eliminate, the kept text when a repair
+    changed it): with constraints, the first answer that ended by itself and passes every
+    checker; with `repair`, failing that, the first that passes once repaired. Every attempt is
+    kept in `gen`."""
     if not it.answers:
-        return None, None
+        return None, None, None
     if not it.constraints:
-        return 0, None
+        return 0, None, None
     order = sorted(it.answers)
     texts = [it.answers[a].text for a in order]
     first, verdicts = first_passing(texts, it.constraints)
     gen["attempts"] = [{"seed": it.answer_reqs[a].seed, "finish": it.answers[a].finish_reason, "text": t,
                         "verdicts": v} for a, t, v in zip(order, texts, verdicts, strict=True)]
-    ok = [a for a, v in zip(order, verdicts, strict=True) if all(v) and it.answers[a].finish_reason == STOP]
+    finished = [it.answers[a].finish_reason == STOP for a in order]
+    ok = [a for a, v, f in zip(order, verdicts, finished, strict=True) if all(v) and f]
     if ok:
-        return ok[0], None
-    return (order[first] if first is not None else 0), CONSTRAINT_FAILED
+        return ok[0], None, None
+    if repair:
+        _, fixed, fixed_verdicts = first_repaired(texts, it.constraints)
+        for i, (t, v, f) in enumerate(zip(fixed, fixed_verdicts, finished, strict=True)):
+            if f and all(v):
+                gen["attempts"][i] |= {"repaired": t, "repaired_verdicts": v}
+                return order[i], None, t
+    return (order[first] if first is not None else 0), CONSTRAINT_FAILED, None
 
 
 def _record(it: Item, recipe: Recipe, models: Models) -> Record:
@@ -187,7 +196,7 @@ def _record(it: Item, recipe: Recipe, models: Models) -> Record:
                 "evolve_finish": ev.finish_reason, "raw_evolved": ev.text}
     if ev.error:
         gen["error"] = ev.error
-    chosen, failed = _choose_answer(it, gen)
+    chosen, failed, repaired = _choose_answer(it, gen, recipe.verify.repair)
     ans = it.answers[chosen] if chosen is not None else None
     if ans is not None and chosen is not None:
         req = it.answer_reqs[chosen]
@@ -207,7 +216,7 @@ def _record(it: Item, recipe: Recipe, models: Models) -> Record:
     return Record(
         id=record_id(p.id, it.round, it.op, child),
         parent_id=p.id, root_id=p.root_id, round=it.round, operation=it.op,
-        instruction=child, response=ans.text if ans is not None else "",
+        instruction=child, response=repaired or (ans.text if ans is not None else ""),
         status=ELIMINATED if reason else KEPT, reason=reason or "",
         evolver=models.evolver_info if it.evolve_req is not None else {},
         answerer=models.answerer_info if ans is not None else {},

@@ -12,6 +12,12 @@ An answer to a constrained instruction must pass every checker. Up to `verify.k`
 sampled (seeded per attempt); the first that passes is kept. If none passes, the record is
 eliminated with reason `constraint_failed`, and every attempt with its verdicts stays in the
 record's `generation["attempts"]`.
+
+With `verify.repair`, an instruction none of whose answers passes as written gets a second look:
+each finished answer is put through its constraints' repairs (pure text transforms such as
+lowercasing or wrapping in quotes, `ConstraintType.repair`) and the first that then passes is
+kept, marked `repaired` in its attempt. The content is still the model's; the format is the
+program's. Constraints without a repair (counts, keywords, sections) must pass as written.
 """
 
 from __future__ import annotations
@@ -63,3 +69,12 @@ def first_passing(answers: Sequence[str], constraints: dict[str, Any]) -> tuple[
     cons = C.from_ifeval(constraints)
     verdicts = [C.check(a, cons) for a in answers]
     return next((i for i, v in enumerate(verdicts) if all(v)), None), verdicts
+
+
+def first_repaired(answers: Sequence[str], constraints: dict[str, Any]) -> tuple[int | None, list[str], list[list[bool]]]:
+    """(index of the first answer that follows every constraint once repaired or None, the
+    repaired answers, their verdicts)."""
+    cons = C.from_ifeval(constraints)
+    fixed = [C.repair(a, cons) for a in answers]
+    verdicts = [C.check(a, cons) for a in fixed]
+    return next((i for i, v in enumerate(verdicts) if all(v)), None), fixed, verdicts
