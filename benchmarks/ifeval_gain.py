@@ -18,7 +18,8 @@ recipes/default.toml) in every arm:
 
 and the settings tried on the way to the goal, each a verified run with one change (VARIANTS):
 
-    verified-repair   verify.repair: an answer that fails only on format is repaired by code
+    verified-repair-x3   verify.repair (an answer that fails only on a pure format is repaired by
+                         code) and three times the weight on verifiable_constraints (9 of 15)
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -48,7 +49,7 @@ OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
 # Settings tried for the verified arm: name -> `--set` overrides of recipes/verified.toml.
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "verified-repair": ("verify.repair=true",),
+    "verified-repair-x3": ("verify.repair=true", "evolve.operations.verifiable_constraints=9"),
 }
 ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
 BASE_MODEL = "smollm2-q8_0"
