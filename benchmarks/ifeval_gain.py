@@ -16,10 +16,13 @@ recipes/default.toml) in every arm:
     verified  tuned on what recipes/verified.toml keeps
     equal     the larger of paper and verified, subsampled to the size of the other, tuned
 
-and the settings tried on the way to the goal, each a verified run with one change (VARIANTS):
+and the settings tried on the way to the goal (VARIANTS): a verified run with recipe overrides,
+or the verified arm's own training set tuned with other fine-tune settings:
 
     verified-repair-x3   verify.repair (an answer that fails only on a pure format is repaired by
                          code) and three times the weight on verifiable_constraints (9 of 15)
+    verified-lr5e-5      verified's training set, learning rate 5e-5 instead of 2e-4 (moves the
+                         base less); the other arms keep 2e-4, so only its row against base is fair
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -47,12 +50,19 @@ IFEVAL = ROOT.parent / "shared" / "data" / "ifeval_input_data.jsonl"
 SHARED_SEEDS = ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
 OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
-# Settings tried for the verified arm: name -> `--set` overrides of recipes/verified.toml.
-VARIANTS: dict[str, tuple[str, ...]] = {
-    "verified-repair-x3": ("verify.repair=true", "evolve.operations.verifiable_constraints=9"),
+BASE_MODEL = "smollm2-q8_0"
+# Settings tried for the verified arm: name -> `--set` overrides of recipes/verified.toml for its
+# evolve run ("evolve") or of the fine-tune of verified's own training set ("finetune").
+VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "verified-repair-x3": {"evolve": ("verify.repair=true", "evolve.operations.verifiable_constraints=9")},
+    "verified-lr5e-5": {"finetune": ("finetune.learning_rate=5e-5",)},
 }
 ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
-BASE_MODEL = "smollm2-q8_0"
+
+
+def data_arm(arm: str) -> str:
+    """The arm whose training set `arm` is tuned on: its own, or verified's for a fine-tune-only variant."""
+    return "verified" if arm in VARIANTS and "evolve" not in VARIANTS[arm] else arm
 
 
 def wl(*args: str, log: Path) -> None:
@@ -154,11 +164,12 @@ class Experiment:
 
     # ---------------------------------------------------------------- model and eval
 
-    def finetune(self, arm: str, data: Path) -> Path:
+    def finetune(self, arm: str, data: Path, overrides: tuple[str, ...] = ()) -> Path:
         gguf = self.work / arm / "ft" / "model.gguf"
         if not gguf.is_file():
+            sets = [a for o in overrides for a in ("--set", o)]
             wl("finetune", "--recipe", "recipes/default.toml", "--data", str(data), "--out", str(gguf.parent),
-               *self.ft_extra, log=self.work / arm / "log.txt")
+               *self.ft_extra, *sets, log=self.work / arm / "log.txt")
         return gguf
 
     def evaluate(self, arm: str, model: str) -> Path:
@@ -179,7 +190,9 @@ class Experiment:
             recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
             self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, recipe))))
         elif arm in VARIANTS:
-            self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, "recipes/verified.toml", VARIANTS[arm]))))
+            v = VARIANTS[arm]
+            data = self.evolve(data_arm(arm), "recipes/verified.toml", v.get("evolve", ()))
+            self.evaluate(arm, str(self.finetune(arm, data, v.get("finetune", ()))))
         elif arm == "equal":
             for a in ("paper", "verified"):
                 self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
@@ -216,7 +229,7 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
         if not res.is_file():
             continue
         m = json.loads(res.read_text())["models"]["model"]
-        train = work / arm / "data" / "train.jsonl"
+        train = work / data_arm(arm) / "data" / "train.jsonl"
         arms[arm] = {"prompt_strict": m["prompt_strict"], "prompt_loose": m["prompt_loose"],
                      "inst_strict": m["inst_strict"], "inst_loose": m["inst_loose"], "ci95": m["ci95"],
                      "train_rows": sum(1 for _ in train.open()) if train.is_file() else 0,
@@ -225,13 +238,14 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
                      "wall_s": round(timings.get(arm, 0.0), 1) or None}
         answers[arm] = _answers(work / arm / "eval")
     out: dict[str, Any] = {"arms": arms}
-    # the goal's two comparisons: every arm against base, and the evolved arms against seeds
-    for ref, key in (("base", "paired_vs_base"), ("seeds", "paired_vs_seeds")):
+    # the goal's two comparisons: every arm against base, and the evolved arms against seeds;
+    # and each arm against verified, the recipe the variants change
+    for ref, key in (("base", "paired_vs_base"), ("seeds", "paired_vs_seeds"), ("verified", "paired_vs_verified")):
         out[key] = {}
         if ref not in answers:
             continue
         for arm, rows in answers.items():
-            if arm in ("base", ref):
+            if arm in ("base", ref) or (ref == "verified" and arm == "seeds"):
                 continue
             p = paired(verdicts(rows), verdicts(answers[ref]))
             if p:
@@ -249,8 +263,8 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
              "Prompt-level accuracy on IFEval (541 prompts unless --quick) with 95% intervals; paired difference "
              "of prompt-level loose accuracy against base (paired bootstrap), in points.", "",
              "| arm | train rows | prompt strict | prompt loose | loose vs base [95% CI] | McNemar p "
-             "| loose vs seeds [95% CI] | McNemar p | cut at limit | wall |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| loose vs seeds [95% CI] | McNemar p | loose vs verified [95% CI] | McNemar p | cut at limit | wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def vs(p: dict[str, Any] | None) -> str:
         if not p:
@@ -264,7 +278,8 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
         lines.append(f"| {arm} | {a['train_rows']} | {100 * a['prompt_strict']:.1f} "
                      f"[{100 * ci['prompt_strict'][0]:.1f}, {100 * ci['prompt_strict'][1]:.1f}] | "
                      f"{100 * a['prompt_loose']:.1f} [{100 * ci['prompt_loose'][0]:.1f}, {100 * ci['prompt_loose'][1]:.1f}]"
-                     f" | {vs(s['paired_vs_base'].get(arm))} | {vs(s['paired_vs_seeds'].get(arm))} | {a['cut_at_limit']} | {wall} |")
+                     f" | {vs(s['paired_vs_base'].get(arm))} | {vs(s['paired_vs_seeds'].get(arm))}"
+                     f" | {vs(s['paired_vs_verified'].get(arm))} | {a['cut_at_limit']} | {wall} |")
     missing = [arm for arm in ARMS if arm not in s["arms"]]
     if missing:
         lines += ["", f"Not yet evaluated: {', '.join(missing)} (run the experiment again: it resumes)."]
