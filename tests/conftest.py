@@ -25,20 +25,23 @@ def repo() -> Path:
 
 class BagOfWordsEmbedder:
     """A stand-in for sentence-transformers in fast tests: hashed bag-of-words unit vectors,
-    so texts sharing most words are near, unrelated ones far."""
+    so texts sharing most words are near, unrelated ones far. The hash is crc32, not `hash()`,
+    which Python salts per process: collisions, and so the similarities, must not change
+    from one run to the next."""
 
     def __init__(self, dim: int = 256):
         self.dim = dim
 
     def encode(self, texts):  # noqa: ANN001, ANN201
         import re
+        import zlib
 
         import numpy as np
 
         out = np.zeros((len(texts), self.dim), dtype="float32")
         for i, t in enumerate(texts):
             for w in re.findall(r"\w+", t.lower()):
-                out[i, hash(w) % self.dim] += 1.0
+                out[i, zlib.crc32(w.encode()) % self.dim] += 1.0
             n = np.linalg.norm(out[i])
             if n:
                 out[i] /= n
