@@ -21,6 +21,7 @@ or the verified arm's own training set tuned with other fine-tune settings:
 
     verified-repair-x3   verify.repair (an answer that fails only on a pure format is repaired by
                          code) and three times the weight on verifiable_constraints (9 of 15)
+    verified-repair      verify.repair alone (separates it from the weight change of -x3)
     verified-lr5e-5      verified's training set, learning rate 5e-5 instead of 2e-4 (moves the
                          base less); the other arms keep 2e-4, so only its row against base is fair
 
@@ -55,6 +56,7 @@ BASE_MODEL = "smollm2-q8_0"
 # evolve run ("evolve") or of the fine-tune of verified's own training set ("finetune").
 VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "verified-repair-x3": {"evolve": ("verify.repair=true", "evolve.operations.verifiable_constraints=9")},
+    "verified-repair": {"evolve": ("verify.repair=true",)},
     "verified-lr5e-5": {"finetune": ("finetune.learning_rate=5e-5",)},
 }
 ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
