@@ -67,6 +67,11 @@ def data_arm(arm: str) -> str:
     return "verified" if arm in VARIANTS and "evolve" not in VARIANTS[arm] else arm
 
 
+def set_flags(overrides: tuple[str, ...]) -> list[str]:
+    """`--set KEY=VALUE` for each recipe override."""
+    return [a for o in overrides for a in ("--set", o)]
+
+
 def wl(*args: str, log: Path) -> None:
     """Run one wizardlite command; its output goes to `log`. A failure stops the experiment."""
     cmd = [sys.executable, "-m", "wizardlite", *args]
@@ -111,9 +116,8 @@ class Experiment:
     def evolve(self, arm: str, recipe: str, overrides: tuple[str, ...] = ()) -> Path:
         out = self.work / arm
         if not (out / "data" / "train.jsonl").is_file():
-            sets = [a for o in overrides for a in ("--set", o)]
             wl("evolve", "--recipe", recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
-               *self.evolve_extra, *self.decon, *sets, log=out / "log.txt")
+               *self.evolve_extra, *self.decon, *set_flags(overrides), log=out / "log.txt")
         return out / "data" / "train.jsonl"
 
     def answered_seeds(self) -> Path:
@@ -169,9 +173,8 @@ class Experiment:
     def finetune(self, arm: str, data: Path, overrides: tuple[str, ...] = ()) -> Path:
         gguf = self.work / arm / "ft" / "model.gguf"
         if not gguf.is_file():
-            sets = [a for o in overrides for a in ("--set", o)]
             wl("finetune", "--recipe", "recipes/default.toml", "--data", str(data), "--out", str(gguf.parent),
-               *self.ft_extra, *sets, log=self.work / arm / "log.txt")
+               *self.ft_extra, *set_flags(overrides), log=self.work / arm / "log.txt")
         return gguf
 
     def evaluate(self, arm: str, model: str) -> Path:

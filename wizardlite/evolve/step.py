@@ -25,7 +25,7 @@ from wizardlite.evolve.rules import (
     equality_request,
     parse_equality,
 )
-from wizardlite.evolve.verify import CONSTRAINT_FAILED, constrain, first_passing, first_repaired, inherit
+from wizardlite.evolve.verify import CONSTRAINT_FAILED, constrain, first_passing, inherit, repaired
 from wizardlite.recipe import Recipe
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, Record, derived_seed, local_rng, record_id
 
@@ -173,16 +173,22 @@ def _choose_answer(it: Item, gen: dict[str, Any], repair: bool) -> tuple[int | N
     gen["attempts"] = [{"seed": it.answer_reqs[a].seed, "finish": it.answers[a].finish_reason, "text": t,
                         "verdicts": v} for a, t, v in zip(order, texts, verdicts, strict=True)]
     finished = [it.answers[a].finish_reason == STOP for a in order]
-    ok = [a for a, v, f in zip(order, verdicts, finished, strict=True) if all(v) and f]
-    if ok:
-        return ok[0], None, None
+    i = _first_finished_pass(verdicts, finished)
+    if i is not None:
+        return order[i], None, None
     if repair:
-        _, fixed, fixed_verdicts = first_repaired(texts, it.constraints)
-        for i, (t, v, f) in enumerate(zip(fixed, fixed_verdicts, finished, strict=True)):
-            if f and all(v):
-                gen["attempts"][i] |= {"repaired": t, "repaired_verdicts": v}
-                return order[i], None, t
+        fixed = repaired(texts, it.constraints)
+        _, fixed_verdicts = first_passing(fixed, it.constraints)
+        i = _first_finished_pass(fixed_verdicts, finished)
+        if i is not None:
+            gen["attempts"][i] |= {"repaired": fixed[i], "repaired_verdicts": fixed_verdicts[i]}
+            return order[i], None, fixed[i]
     return (order[first] if first is not None else 0), CONSTRAINT_FAILED, None
+
+
+def _first_finished_pass(verdicts: list[list[bool]], finished: list[bool]) -> int | None:
+    """Index of the first answer that ended by itself and passes every checker, or None."""
+    return next((i for i, (v, f) in enumerate(zip(verdicts, finished, strict=True)) if f and all(v)), None)
 
 
 def _record(it: Item, recipe: Recipe, models: Models) -> Record:

@@ -71,10 +71,7 @@ def first_passing(answers: Sequence[str], constraints: dict[str, Any]) -> tuple[
     return next((i for i, v in enumerate(verdicts) if all(v)), None), verdicts
 
 
-def first_repaired(answers: Sequence[str], constraints: dict[str, Any]) -> tuple[int | None, list[str], list[list[bool]]]:
-    """(index of the first answer that follows every constraint once repaired or None, the
-    repaired answers, their verdicts)."""
+def repaired(answers: Sequence[str], constraints: dict[str, Any]) -> list[str]:
+    """Each answer put through its constraints' repairs (`constraints.repair`)."""
     cons = C.from_ifeval(constraints)
-    fixed = [C.repair(a, cons) for a in answers]
-    verdicts = [C.check(a, cons) for a in fixed]
-    return next((i for i, v in enumerate(verdicts) if all(v)), None), fixed, verdicts
+    return [C.repair(a, cons) for a in answers]
