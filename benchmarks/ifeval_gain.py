@@ -17,13 +17,17 @@ recipes/default.toml) in every arm:
     equal     the larger of paper and verified, subsampled to the size of the other, tuned
 
 and the settings tried on the way to the goal (VARIANTS): a verified run with recipe overrides,
-or the verified arm's own training set tuned with other fine-tune settings:
+or an evolved arm's training set (verified's unless a variant names another) tuned with other
+fine-tune settings:
 
     verified-repair-x3   verify.repair (an answer that fails only on a pure format is repaired by
                          code) and three times the weight on verifiable_constraints (9 of 15)
     verified-repair      verify.repair alone (separates it from the weight change of -x3)
     verified-lr5e-5      verified's training set, learning rate 5e-5 instead of 2e-4 (moves the
                          base less); the other arms keep 2e-4, so only its row against base is fair
+    x3-epochs4           verified-repair-x3's training set, 4 epochs instead of 2 (does more
+                         exposure teach the formats that x3's model did not learn?)
+    x3-lr4e-4            verified-repair-x3's training set, learning rate 4e-4 instead of 2e-4
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -58,13 +62,18 @@ VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "verified-repair-x3": {"evolve": ("verify.repair=true", "evolve.operations.verifiable_constraints=9")},
     "verified-repair": {"evolve": ("verify.repair=true",)},
     "verified-lr5e-5": {"finetune": ("finetune.learning_rate=5e-5",)},
+    "x3-epochs4": {"data": ("verified-repair-x3",), "finetune": ("finetune.epochs=4",)},
+    "x3-lr4e-4": {"data": ("verified-repair-x3",), "finetune": ("finetune.learning_rate=4e-4",)},
 }
 ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
 
 
 def data_arm(arm: str) -> str:
-    """The arm whose training set `arm` is tuned on: its own, or verified's for a fine-tune-only variant."""
-    return "verified" if arm in VARIANTS and "evolve" not in VARIANTS[arm] else arm
+    """The arm whose training set `arm` is tuned on: its own, or for a fine-tune-only variant the one
+    it names under "data" (verified's by default)."""
+    if arm not in VARIANTS or "evolve" in VARIANTS[arm]:
+        return arm
+    return VARIANTS[arm].get("data", ("verified",))[0]
 
 
 def set_flags(overrides: tuple[str, ...]) -> list[str]:
@@ -195,9 +204,9 @@ class Experiment:
             recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
             self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, recipe))))
         elif arm in VARIANTS:
-            v = VARIANTS[arm]
-            data = self.evolve(data_arm(arm), "recipes/verified.toml", v.get("evolve", ()))
-            self.evaluate(arm, str(self.finetune(arm, data, v.get("finetune", ()))))
+            source = data_arm(arm)
+            data = self.evolve(source, "recipes/verified.toml", VARIANTS.get(source, {}).get("evolve", ()))
+            self.evaluate(arm, str(self.finetune(arm, data, VARIANTS[arm].get("finetune", ()))))
         elif arm == "equal":
             for a in ("paper", "verified"):
                 self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
