@@ -28,7 +28,7 @@ from wizardlite.records import Record
 def answer_nll(logprobs: Sequence[Sequence[float]], ids: Sequence[int], start: int) -> float:
     """Mean negative log-likelihood of tokens ids[start:], where logprobs[i] is the model's
     log-distribution over the token at position i + 1 (a causal LM's shifted output)."""
-    terms = [-logprobs[i - 1][ids[i]] for i in range(max(start, 1), len(ids))]
+    terms = [-float(logprobs[i - 1][ids[i]]) for i in range(max(start, 1), len(ids))]
     return sum(terms) / len(terms) if terms else math.nan
 
 
@@ -46,9 +46,10 @@ class IFDScorer:
         self.max_length = max_length
 
     def _logprobs(self, ids: list[int]) -> Any:
+        # a tensor, not a list: .tolist() of a (tokens x 49k vocabulary) array took seconds a record
         with self.torch.no_grad():
             logits = self.model(self.torch.tensor([ids])).logits[0].float()
-        return self.torch.log_softmax(logits, dim=-1).tolist()
+        return self.torch.log_softmax(logits, dim=-1)
 
     def score(self, instruction: str, answer: str) -> dict[str, float]:
         """IFD of one pair, with both losses. The losses are over the answer's own tokens: the
