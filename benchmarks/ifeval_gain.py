@@ -25,9 +25,14 @@ fine-tune settings:
     verified-repair      verify.repair alone (separates it from the weight change of -x3)
     verified-lr5e-5      verified's training set, learning rate 5e-5 instead of 2e-4 (moves the
                          base less); the other arms keep 2e-4, so only its row against base is fair
+    x3-ifd               verified-repair-x3's run, then IFD selection as Cherry LLM does it: the half
+                         of the kept records with the highest IFD below 1 (the instruction helps
+                         the base model predict the answer, but least). It starts from a copy of
+                         x3's journal, which is the same run, since selection comes after evolution.
+                         (IFD >= 1 alone leaves nothing out here: the scorer is the model that
+                         answered, and no record of x3's 210 scored above 0.95.)
     x3-epochs4           verified-repair-x3's training set, 4 epochs instead of 2 (does more
                          exposure teach the formats that x3's model did not learn?)
-    x3-lr4e-4            verified-repair-x3's training set, learning rate 4e-4 instead of 2e-4
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -42,6 +47,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -57,14 +63,18 @@ OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
 BASE_MODEL = "smollm2-q8_0"
 # Settings tried for the verified arm: name -> `--set` overrides of recipes/verified.toml for its
-# evolve run ("evolve") or of the fine-tune of verified's own training set ("finetune").
+# evolve run ("evolve"), or of the fine-tune ("finetune") of another arm's training set ("data",
+# verified's by default). "start_from": an evolve run that first copies that arm's finished journal.
+X3 = ("verify.repair=true", "evolve.operations.verifiable_constraints=9")
 VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "verified-repair-x3": {"evolve": ("verify.repair=true", "evolve.operations.verifiable_constraints=9")},
+    "verified-repair-x3": {"evolve": X3},
     "verified-repair": {"evolve": ("verify.repair=true",)},
     "verified-lr5e-5": {"finetune": ("finetune.learning_rate=5e-5",)},
+    "x3-ifd": {"evolve": (*X3, "select.ifd=true", "select.top_fraction=0.5"), "start_from": ("verified-repair-x3",)},
     "x3-epochs4": {"data": ("verified-repair-x3",), "finetune": ("finetune.epochs=4",)},
-    "x3-lr4e-4": {"data": ("verified-repair-x3",), "finetune": ("finetune.learning_rate=4e-4",)},
 }
+# what an evolve run resumes from: its journal and the files beside it
+JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
 ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
 
 
@@ -125,6 +135,14 @@ class Experiment:
     def evolve(self, arm: str, recipe: str, overrides: tuple[str, ...] = ()) -> Path:
         out = self.work / arm
         if not (out / "data" / "train.jsonl").is_file():
+            start = VARIANTS.get(arm, {}).get("start_from")
+            if start and not (out / "records.jsonl").is_file():
+                # a run that differs only after evolution (selection) resumes a copy of the finished one
+                self.evolve(start[0], recipe, VARIANTS.get(start[0], {}).get("evolve", ()))
+                out.mkdir(parents=True, exist_ok=True)
+                for name in JOURNAL_FILES:
+                    if (self.work / start[0] / name).is_file():
+                        shutil.copyfile(self.work / start[0] / name, out / name)
             wl("evolve", "--recipe", recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
                *self.evolve_extra, *self.decon, *set_flags(overrides), log=out / "log.txt")
         return out / "data" / "train.jsonl"
