@@ -31,8 +31,6 @@ fine-tune settings:
                          x3's journal, which is the same run, since selection comes after evolution.
                          (IFD >= 1 alone leaves nothing out here: the scorer is the model that
                          answered, and no record of x3's 210 scored above 0.95.)
-    x3-epochs4           verified-repair-x3's training set, 4 epochs instead of 2 (does more
-                         exposure teach the formats that x3's model did not learn?)
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -71,7 +69,6 @@ VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "verified-repair": {"evolve": ("verify.repair=true",)},
     "verified-lr5e-5": {"finetune": ("finetune.learning_rate=5e-5",)},
     "x3-ifd": {"evolve": (*X3, "select.ifd=true", "select.top_fraction=0.5"), "start_from": ("verified-repair-x3",)},
-    "x3-epochs4": {"data": ("verified-repair-x3",), "finetune": ("finetune.epochs=4",)},
 }
 # what an evolve run resumes from: its journal and the files beside it
 JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
@@ -108,7 +105,6 @@ class Experiment:
     def __init__(self, work: Path, quick: bool):
         self.work, self.quick = work, quick
         self.timings_file = work / "timings.json"
-        self.timings: dict[str, float] = json.loads(self.timings_file.read_text()) if self.timings_file.is_file() else {}
         self.decon = ["--set", f"decontaminate.files=[{json.dumps(str(IFEVAL))}]"]
         # --quick: a few seeds, one round, a few fine-tune steps, 40 prompts: minutes, not hours
         self.evolve_extra = ["--rounds", "1", "--limit", "12"] if quick else []
@@ -230,8 +226,15 @@ class Experiment:
                 self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
             self.evaluate("equal", str(self.finetune("equal", self.equal_data())))
         # wall seconds per arm, summed over sessions (a resumed arm adds its new time)
-        self.timings[arm] = self.timings.get(arm, 0.0) + time.time() - t0
-        atomic_write_text(self.timings_file, json.dumps(self.timings, indent=2) + "\n")
+        # read just before writing: another driver running another arm may have written since
+        timings = self.timings
+        timings[arm] = timings.get(arm, 0.0) + time.time() - t0
+        atomic_write_text(self.timings_file, json.dumps(timings, indent=2) + "\n")
+
+    @property
+    def timings(self) -> dict[str, float]:
+        f = self.timings_file
+        return json.loads(f.read_text()) if f.is_file() else {}
 
 
 # ---------------------------------------------------------------- the table
