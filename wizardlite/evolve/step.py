@@ -25,7 +25,7 @@ from wizardlite.evolve.rules import (
     equality_request,
     parse_equality,
 )
-from wizardlite.evolve.verify import CONSTRAINT_FAILED, constrain, first_passing, inherit, repaired
+from wizardlite.evolve.verify import CONSTRAINT_FAILED, check_answers, constrain, first_pass, inherit, repaired
 from wizardlite.recipe import Recipe
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, Record, derived_seed, local_rng, record_id
 
@@ -169,26 +169,23 @@ def _choose_answer(it: Item, gen: dict[str, Any], repair: bool) -> tuple[int | N
         return 0, None, None
     order = sorted(it.answers)
     texts = [it.answers[a].text for a in order]
-    first, verdicts = first_passing(texts, it.constraints)
+    verdicts = check_answers(texts, it.constraints)
     gen["attempts"] = [{"seed": it.answer_reqs[a].seed, "finish": it.answers[a].finish_reason, "text": t,
                         "verdicts": v} for a, t, v in zip(order, texts, verdicts, strict=True)]
     finished = [it.answers[a].finish_reason == STOP for a in order]
-    i = _first_finished_pass(verdicts, finished)
+    i = first_pass(verdicts, finished)
     if i is not None:
         return order[i], None, None
     if repair:
         fixed = repaired(texts, it.constraints)
-        _, fixed_verdicts = first_passing(fixed, it.constraints)
-        i = _first_finished_pass(fixed_verdicts, finished)
+        fixed_verdicts = check_answers(fixed, it.constraints)
+        i = first_pass(fixed_verdicts, finished)
         if i is not None:
             gen["attempts"][i] |= {"repaired": fixed[i], "repaired_verdicts": fixed_verdicts[i]}
             return order[i], None, fixed[i]
+    # eliminated: the record shows the first answer that passes though cut off, if any
+    first = first_pass(verdicts)
     return (order[first] if first is not None else 0), CONSTRAINT_FAILED, None
-
-
-def _first_finished_pass(verdicts: list[list[bool]], finished: list[bool]) -> int | None:
-    """Index of the first answer that ended by itself and passes every checker, or None."""
-    return next((i for i, (v, f) in enumerate(zip(verdicts, finished, strict=True)) if f and all(v)), None)
 
 
 def _record(it: Item, recipe: Recipe, models: Models) -> Record:

@@ -64,11 +64,15 @@ def as_record_field(cons: Sequence[C.Constraint], phrases: Sequence[str]) -> dic
     return {**C.to_ifeval(cons), "phrases": list(phrases)} if cons else {}
 
 
-def first_passing(answers: Sequence[str], constraints: dict[str, Any]) -> tuple[int | None, list[list[bool]]]:
-    """(index of the first answer that follows every constraint or None, each answer's verdicts)."""
+def check_answers(answers: Sequence[str], constraints: dict[str, Any]) -> list[list[bool]]:
+    """Each answer's verdicts, one per constraint."""
     cons = C.from_ifeval(constraints)
-    verdicts = [C.check(a, cons) for a in answers]
-    return next((i for i, v in enumerate(verdicts) if all(v)), None), verdicts
+    return [C.check(a, cons) for a in answers]
+
+
+def first_pass(verdicts: Sequence[Sequence[bool]], usable: Sequence[bool] | None = None) -> int | None:
+    """Index of the first answer that passes every checker (and is usable, when a mask is given), or None."""
+    return next((i for i, v in enumerate(verdicts) if all(v) and (usable is None or usable[i])), None)
 
 
 def repaired(answers: Sequence[str], constraints: dict[str, Any]) -> list[str]:
