@@ -25,7 +25,14 @@ from wizardlite.evolve.rules import (
     equality_request,
     parse_equality,
 )
-from wizardlite.evolve.verify import CONSTRAINT_FAILED, check_answers, constrain, first_pass, inherit, repaired
+from wizardlite.evolve.verify import (
+    CONSTRAINT_FAILED,
+    check_answers,
+    constrain,
+    first_pass,
+    inherit,
+    repaired,
+)
 from wizardlite.recipe import Recipe
 from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, Record, derived_seed, local_rng, record_id
 
