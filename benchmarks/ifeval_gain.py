@@ -49,6 +49,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,27 @@ SHARED_SEEDS = ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
 OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
 BASE_MODEL = "smollm2-q8_0"
-# Settings tried for the verified arm: name -> `--set` overrides of recipes/verified.toml for its
-# evolve run ("evolve"), or of the fine-tune ("finetune") of another arm's training set ("data",
-# verified's by default). "start_from": an evolve run that first copies that arm's finished journal.
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A setting tried for the verified arm: `--set` overrides of recipes/verified.toml for its own
+    evolve run (`evolve`), or, without one, a fine-tune of the arm `data`'s training set; `finetune`
+    overrides the fine-tune either way. `start_from`: the evolve run first copies that arm's
+    finished journal (for a change that comes after evolution, such as selection)."""
+
+    evolve: tuple[str, ...] = ()
+    finetune: tuple[str, ...] = ()
+    data: str = "verified"
+    start_from: str | None = None
+
+
 X3 = ("verify.repair=true", "evolve.operations.verifiable_constraints=9")
-VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "verified-repair-x3": {"evolve": X3},
-    "verified-repair": {"evolve": ("verify.repair=true",)},
-    "verified-lr5e-5": {"finetune": ("finetune.learning_rate=5e-5",)},
-    "x3-ifd": {"evolve": (*X3, "select.ifd=true", "select.top_fraction=0.5"), "start_from": ("verified-repair-x3",)},
+VARIANTS: dict[str, Variant] = {
+    "verified-repair-x3": Variant(evolve=X3),
+    "verified-repair": Variant(evolve=("verify.repair=true",)),
+    "verified-lr5e-5": Variant(finetune=("finetune.learning_rate=5e-5",)),
+    "x3-ifd": Variant(evolve=(*X3, "select.ifd=true", "select.top_fraction=0.5"), start_from="verified-repair-x3"),
 }
 # what an evolve run resumes from: its journal and the files beside it
 JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
@@ -76,11 +89,14 @@ ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
 
 
 def data_arm(arm: str) -> str:
-    """The arm whose training set `arm` is tuned on: its own, or for a fine-tune-only variant the one
-    it names under "data" (verified's by default)."""
-    if arm not in VARIANTS or "evolve" in VARIANTS[arm]:
-        return arm
-    return VARIANTS[arm].get("data", ("verified",))[0]
+    """The arm whose training set `arm` is tuned on: its own, or a fine-tune-only variant's `data`."""
+    v = VARIANTS.get(arm)
+    return v.data if v and not v.evolve else arm
+
+
+def evolve_overrides(arm: str) -> tuple[str, ...]:
+    """The recipe overrides of an arm's evolve run (none for the arms that are not variants)."""
+    return VARIANTS[arm].evolve if arm in VARIANTS else ()
 
 
 def set_flags(overrides: tuple[str, ...]) -> list[str]:
@@ -131,14 +147,14 @@ class Experiment:
     def evolve(self, arm: str, recipe: str, overrides: tuple[str, ...] = ()) -> Path:
         out = self.work / arm
         if not (out / "data" / "train.jsonl").is_file():
-            start = VARIANTS.get(arm, {}).get("start_from")
+            start = VARIANTS[arm].start_from if arm in VARIANTS else None
             if start and not (out / "records.jsonl").is_file():
                 # a run that differs only after evolution (selection) resumes a copy of the finished one
-                self.evolve(start[0], recipe, VARIANTS.get(start[0], {}).get("evolve", ()))
+                self.evolve(start, recipe, evolve_overrides(start))
                 out.mkdir(parents=True, exist_ok=True)
                 for name in JOURNAL_FILES:
-                    if (self.work / start[0] / name).is_file():
-                        shutil.copyfile(self.work / start[0] / name, out / name)
+                    if (self.work / start / name).is_file():
+                        shutil.copyfile(self.work / start / name, out / name)
             wl("evolve", "--recipe", recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
                *self.evolve_extra, *self.decon, *set_flags(overrides), log=out / "log.txt")
         return out / "data" / "train.jsonl"
@@ -219,8 +235,8 @@ class Experiment:
             self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, recipe))))
         elif arm in VARIANTS:
             source = data_arm(arm)
-            data = self.evolve(source, "recipes/verified.toml", VARIANTS.get(source, {}).get("evolve", ()))
-            self.evaluate(arm, str(self.finetune(arm, data, VARIANTS[arm].get("finetune", ()))))
+            data = self.evolve(source, "recipes/verified.toml", evolve_overrides(source))
+            self.evaluate(arm, str(self.finetune(arm, data, VARIANTS[arm].finetune)))
         elif arm == "equal":
             for a in ("paper", "verified"):
                 self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
