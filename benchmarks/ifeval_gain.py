@@ -31,6 +31,11 @@ fine-tune settings:
                          x3's journal, which is the same run, since selection comes after evolution.
                          (IFD >= 1 alone leaves nothing out here: the scorer is the model that
                          answered, and no record of x3's 210 scored above 0.95.)
+    x3-r8                verified-repair-x3's run carried on to 8 rounds (from a copy of its
+                         journal: its first four rounds are x3's), so more and deeper rows with
+                         checked constraints
+    r8-epochs4           x3-r8's training set, 4 epochs instead of 2 (twice the passes over its
+                         rows with checked constraints)
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -82,6 +87,8 @@ VARIANTS: dict[str, Variant] = {
     "verified-repair": Variant(evolve=("verify.repair=true",)),
     "verified-lr5e-5": Variant(finetune=("finetune.learning_rate=5e-5",)),
     "x3-ifd": Variant(evolve=(*X3, "select.ifd=true", "select.top_fraction=0.5"), start_from="verified-repair-x3"),
+    "x3-r8": Variant(evolve=(*X3, "evolve.rounds=8"), start_from="verified-repair-x3"),
+    "r8-epochs4": Variant(finetune=("finetune.epochs=4",), data="x3-r8"),
 }
 # what an evolve run resumes from: its journal and the files beside it
 JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
