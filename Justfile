@@ -55,6 +55,10 @@ bench-ifeval *ARGS:
 bench-ifeval-gain *ARGS:
     HF_HUB_OFFLINE=1 python benchmarks/ifeval_gain.py {{ARGS}}
 
+# the ifeval_gain models on IFEval's constraint types asked in the training data's own words
+bench-constraint-probe *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/constraint_probe.py {{ARGS}}
+
 # paper scale: near-dup index at 250k, MiniLM sentences/s, a 52k-seed fake evolve, http client req/s
 bench-scale *ARGS:
     HF_HUB_OFFLINE=1 python benchmarks/bench_scale.py {{ARGS}}

@@ -36,6 +36,9 @@ fine-tune settings:
                          checked constraints
     r8-epochs4           x3-r8's training set, 4 epochs instead of 2 (twice the passes over its
                          rows with checked constraints)
+    r8-rank64            r8-epochs4 with LoRA rank 64 (alpha 128) instead of 16 (alpha 32): four times
+                         the adapter's capacity, alpha/rank kept at 2
+    r8-rank128           the same with rank 128 (alpha 256)
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -89,6 +92,8 @@ VARIANTS: dict[str, Variant] = {
     "x3-ifd": Variant(evolve=(*X3, "select.ifd=true", "select.top_fraction=0.5"), start_from="verified-repair-x3"),
     "x3-r8": Variant(evolve=(*X3, "evolve.rounds=8"), start_from="verified-repair-x3"),
     "r8-epochs4": Variant(finetune=("finetune.epochs=4",), data="x3-r8"),
+    "r8-rank64": Variant(finetune=("finetune.epochs=4", "finetune.rank=64", "finetune.alpha=128"), data="x3-r8"),
+    "r8-rank128": Variant(finetune=("finetune.epochs=4", "finetune.rank=128", "finetune.alpha=256"), data="x3-r8"),
 }
 # what an evolve run resumes from: its journal and the files beside it
 JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
