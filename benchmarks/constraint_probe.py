@@ -34,7 +34,7 @@ from wizardlite.io import atomic_write_text
 
 PER_TYPE = 6
 SEED = 20261202
-ARMS = ("base", "r8-epochs4", "r8-rank128", "r8-rank64")
+ARMS = ("base", "r8-epochs4", "r8-rank64", "r8-rank128")
 GAIN_WORK = ROOT / "benchmarks" / "work" / "ifeval_gain"
 WORK = ROOT / "benchmarks" / "work" / "constraint_probe"
 
