@@ -27,7 +27,7 @@ import random
 import sys
 from typing import Any
 
-from ifeval_gain import BASE_MODEL, RESULTS, ROOT, SHARED_SEEDS, _answers, wl
+from ifeval_gain import BASE_MODEL, RESULTS, ROOT, SHARED_SEEDS, _answers, _model_path, wl
 
 from wizardlite import constraints as C
 from wizardlite.io import atomic_write_text
@@ -40,14 +40,11 @@ WORK = ROOT / "benchmarks" / "work" / "constraint_probe"
 
 
 def seed_instructions() -> list[str]:
-    """The Self-Instruct seeds as the evolve stage reads them: the instruction, then its input if any."""
-    out = []
-    for line in SHARED_SEEDS.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            task = json.loads(line)
-            inp = (task.get("instances") or [{}])[0].get("input", "").strip()
-            out.append(task["instruction"].strip() + (f"\n\n{inp}" if inp else ""))
-    return out
+    """The Self-Instruct seeds as wizardlite's seed reader makes them: the instruction, then its input if any."""
+    from wizardlite.evolve.seeds import load_seeds
+    from wizardlite.recipe import SeedsConfig
+
+    return [s.instruction for s in load_seeds(SeedsConfig(path=str(SHARED_SEEDS)))[0]]
 
 
 def probe_prompts(instructions: list[str], per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, Any]]:
@@ -72,12 +69,10 @@ def probe_prompts(instructions: list[str], per_type: int = PER_TYPE, seed: int =
 
 
 def model_for(arm: str) -> str:
-    if arm == "base":
-        return BASE_MODEL
-    gguf = GAIN_WORK / arm / "ft" / "model.gguf"
-    if not gguf.is_file():
-        sys.exit(f"no model for {arm} at {gguf}: run `python benchmarks/ifeval_gain.py --arm {arm}` first")
-    return str(gguf)
+    model = _model_path(GAIN_WORK, arm)
+    if arm != "base" and model == BASE_MODEL:
+        sys.exit(f"no model for {arm}: run `python benchmarks/ifeval_gain.py --arm {arm}` first")
+    return model
 
 
 def summarise(arms: list[str]) -> dict[str, Any]:
