@@ -41,6 +41,8 @@ fine-tune settings:
     r8-rank128           the same with rank 128 (alpha 256)
     r8-rank128-s2        r8-rank128 with fine-tune seed 2 instead of 3407: a repeat that did not
                          choose the setting
+    seeds-rank128        seeds' training set tuned as r8-rank128 is (4 epochs, rank 128): the goal's
+    paper-rank128        "beats seeds" with the same fine-tune settings in both arms; paper's likewise
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -87,6 +89,7 @@ class Variant:
 
 
 X3 = ("verify.repair=true", "evolve.operations.verifiable_constraints=9")
+RANK128 = ("finetune.epochs=4", "finetune.rank=128", "finetune.alpha=256")
 VARIANTS: dict[str, Variant] = {
     "verified-repair-x3": Variant(evolve=X3),
     "verified-repair": Variant(evolve=("verify.repair=true",)),
@@ -95,15 +98,29 @@ VARIANTS: dict[str, Variant] = {
     "x3-r8": Variant(evolve=(*X3, "evolve.rounds=8"), start_from="verified-repair-x3"),
     "r8-epochs4": Variant(finetune=("finetune.epochs=4",), data="x3-r8"),
     "r8-rank64": Variant(finetune=("finetune.epochs=4", "finetune.rank=64", "finetune.alpha=128"), data="x3-r8"),
-    "r8-rank128": Variant(finetune=("finetune.epochs=4", "finetune.rank=128", "finetune.alpha=256"), data="x3-r8"),
+    "r8-rank128": Variant(finetune=RANK128, data="x3-r8"),
     # r8-rank128 again with another fine-tune seed (init, batch order, held-out split): a run that
     # did not choose the setting, to confirm or not its +5 points
-    "r8-rank128-s2": Variant(finetune=("finetune.epochs=4", "finetune.rank=128", "finetune.alpha=256",
-                                       "finetune.seed=2"), data="x3-r8"),
+    "r8-rank128-s2": Variant(finetune=(*RANK128, "finetune.seed=2"), data="x3-r8"),
+    # the goal's other comparison, tuned the same way: seeds' and paper's rows with rank128's settings
+    "seeds-rank128": Variant(finetune=RANK128, data="seeds"),
+    "paper-rank128": Variant(finetune=RANK128, data="paper"),
 }
 # what an evolve run resumes from: its journal and the files beside it
 JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
 ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
+
+
+def ft_setting(arm: str) -> frozenset[str]:
+    """An arm's fine-tune overrides, leaving out the seed: arms with equal settings were tuned alike."""
+    v = VARIANTS.get(arm)
+    return frozenset(o for o in (v.finetune if v else ()) if not o.startswith("finetune.seed="))
+
+
+def seeds_like(arm: str) -> str | None:
+    """The arm tuned on the answered seeds with `arm`'s fine-tune settings (the goal's fair "beats
+    seeds"), if there is one."""
+    return next((a for a in ARMS if data_arm(a) == "seeds" and ft_setting(a) == ft_setting(arm)), None)
 
 
 def data_arm(arm: str) -> str:
@@ -177,6 +194,17 @@ class Experiment:
                *self.evolve_extra, *self.decon, *set_flags(overrides), log=out / "log.txt")
         return out / "data" / "train.jsonl"
 
+    def training_set(self, arm: str) -> Path:
+        """The rows an arm that has its own training set is tuned on (see data_arm)."""
+        if arm == "seeds":
+            return self.answered_seeds()
+        if arm == "equal":
+            for a in ("paper", "verified"):
+                self.training_set(a)
+            return self.equal_data()
+        recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
+        return self.evolve(arm, recipe, evolve_overrides(arm))
+
     def answered_seeds(self) -> Path:
         """The seeds answered by the model: an evolve run with no evolution at all would be the
         same thing; here the answerer of recipes/default.toml answers each seed once."""
@@ -246,19 +274,9 @@ class Experiment:
         print(f"[{arm}]", flush=True)
         if arm == "base":
             self.evaluate("base", BASE_MODEL)
-        elif arm == "seeds":
-            self.evaluate("seeds", str(self.finetune("seeds", self.answered_seeds())))
-        elif arm in ("paper", "verified"):
-            recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
-            self.evaluate(arm, str(self.finetune(arm, self.evolve(arm, recipe))))
-        elif arm in VARIANTS:
-            source = data_arm(arm)
-            data = self.evolve(source, "recipes/verified.toml", evolve_overrides(source))
-            self.evaluate(arm, str(self.finetune(arm, data, VARIANTS[arm].finetune)))
-        elif arm == "equal":
-            for a in ("paper", "verified"):
-                self.evolve(a, "recipes/default.toml" if a == "paper" else "recipes/verified.toml")
-            self.evaluate("equal", str(self.finetune("equal", self.equal_data())))
+        else:
+            ft = VARIANTS[arm].finetune if arm in VARIANTS else ()
+            self.evaluate(arm, str(self.finetune(arm, self.training_set(data_arm(arm)), ft)))
         # wall seconds per arm, summed over sessions (a resumed arm adds its new time)
         # read just before writing: another driver running another arm may have written since
         timings = self.timings
@@ -307,19 +325,22 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
                      "wall_s": round(timings.get(arm, 0.0), 1) or None}
         answers[arm] = _answers(work / arm / "eval")
     out: dict[str, Any] = {"arms": arms}
-    # the goal's two comparisons: every arm against base, and the evolved arms against seeds;
-    # and each arm against verified, the recipe the variants change
-    for ref, key in (("base", "paired_vs_base"), ("seeds", "paired_vs_seeds"), ("verified", "paired_vs_verified")):
+    # the goal's two comparisons: every arm against base, and the evolved arms against seeds (the
+    # seeds arm, and the seeds tuned with the arm's own fine-tune settings); and each arm against
+    # verified, the recipe the variants change
+    refs = {"paired_vs_base": lambda arm: "base", "paired_vs_seeds": lambda arm: "seeds",
+            "paired_vs_seeds_same_ft": seeds_like, "paired_vs_verified": lambda arm: "verified"}
+    for key, ref_of in refs.items():
         out[key] = {}
-        if ref not in answers:
-            continue
         for arm, rows in answers.items():
-            if arm in ("base", ref) or (ref == "verified" and arm == "seeds"):
+            ref = ref_of(arm)
+            if ref not in answers or arm in ("base", ref) or (key != "paired_vs_base" and data_arm(arm) == "seeds"):
                 continue
             p = paired(verdicts(rows), verdicts(answers[ref]))
             if p:
                 out[key][arm] = {"diff_points": p["prompt_loose"].difference_points,
-                                 "ci95": list(p["prompt_loose"].ci95), "mcnemar_p": p["prompt_loose"].mcnemar_p}
+                                 "ci95": list(p["prompt_loose"].ci95), "mcnemar_p": p["prompt_loose"].mcnemar_p,
+                                 "against": ref}
     return out
 
 
@@ -330,10 +351,13 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
     (folder / f"{name}.json").write_text(json.dumps(s, indent=2) + "\n")
     lines = [f"# IFEval gain{' (--quick: a smoke test, not a result)' if quick else ''}", "",
              "Prompt-level accuracy on IFEval (541 prompts unless --quick) with 95% intervals; paired difference "
-             "of prompt-level loose accuracy against base (paired bootstrap), in points.", "",
+             "of prompt-level loose accuracy against base, seeds and verified (paired bootstrap), in points. "
+             "\"Seeds tuned alike\": against the arm tuned on the seeds with the row's own fine-tune settings "
+             "(the seed aside), where one was run.", "",
              "| arm | train rows | prompt strict | prompt loose | loose vs base [95% CI] | McNemar p "
-             "| loose vs seeds [95% CI] | McNemar p | loose vs verified [95% CI] | McNemar p | cut at limit | wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| loose vs seeds [95% CI] | McNemar p | vs seeds tuned alike [95% CI] | McNemar p "
+             "| loose vs verified [95% CI] | McNemar p | cut at limit | wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def vs(p: dict[str, Any] | None) -> str:
         if not p:
@@ -348,6 +372,7 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
                      f"[{100 * ci['prompt_strict'][0]:.1f}, {100 * ci['prompt_strict'][1]:.1f}] | "
                      f"{100 * a['prompt_loose']:.1f} [{100 * ci['prompt_loose'][0]:.1f}, {100 * ci['prompt_loose'][1]:.1f}]"
                      f" | {vs(s['paired_vs_base'].get(arm))} | {vs(s['paired_vs_seeds'].get(arm))}"
+                     f" | {vs(s['paired_vs_seeds_same_ft'].get(arm))}"
                      f" | {vs(s['paired_vs_verified'].get(arm))} | {a['cut_at_limit']} | {wall} |")
     missing = [arm for arm in ARMS if arm not in s["arms"]]
     if missing:
