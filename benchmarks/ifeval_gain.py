@@ -17,7 +17,7 @@ recipes/default.toml) in every arm:
     equal     the larger of paper and verified, subsampled to the size of the other, tuned
 
 and the settings tried on the way to the goal (VARIANTS): a verified run with recipe overrides,
-or an evolved arm's training set (verified's unless a variant names another) tuned with other
+or another arm's training set (verified's unless a variant names another) tuned with other
 fine-tune settings:
 
     verified-repair-x3   verify.repair (an answer that fails only on a pure format is repaired by
