@@ -27,7 +27,17 @@ import random
 import sys
 from typing import Any
 
-from ifeval_gain import BASE_MODEL, RESULTS, ROOT, SHARED_SEEDS, _answers, _model_path, wl
+from ifeval_gain import (
+    BASE_MODEL,
+    RESULTS,
+    ROOT,
+    SHARED_SEEDS,
+    _answers,
+    _model_path,
+    diff_ci,
+    paired_entry,
+    wl,
+)
 
 from wizardlite import constraints as C
 from wizardlite.io import atomic_write_text
@@ -77,7 +87,6 @@ def model_for(arm: str) -> str:
 
 def summarise(arms: list[str]) -> dict[str, Any]:
     from wizardlite.eval.report import verdicts
-    from wizardlite.eval.stats import paired
 
     answers = {a: _answers(WORK / a) for a in arms if (WORK / a / "results.json").is_file()}
     out: dict[str, Any] = {"per_type": PER_TYPE, "seed": SEED, "arms": {}, "paired_vs_base": {}}
@@ -92,9 +101,7 @@ def summarise(arms: list[str]) -> dict[str, Any]:
         out["arms"][arm] = {"followed": followed, "prompts": len(rows), "per_type": per,
                             "median_words": sorted(len(r["response"].split()) for r in rows.values())[len(rows) // 2]}
         if arm != "base" and "base" in answers:
-            p = paired(verdicts(rows), verdicts(answers["base"]))["prompt_strict"]
-            out["paired_vs_base"][arm] = {"diff_points": p.difference_points, "ci95": list(p.ci95),
-                                          "mcnemar_p": p.mcnemar_p}
+            out["paired_vs_base"][arm] = paired_entry(verdicts(rows), verdicts(answers["base"]), "prompt_strict")
     return out
 
 
@@ -116,10 +123,7 @@ def write_results(s: dict[str, Any]) -> None:
 
     def vs(a: str) -> str:
         p = s["paired_vs_base"].get(a)
-        if not p:
-            return "-"
-        pv = "-" if p["mcnemar_p"] is None else f"{p['mcnemar_p']:.3g}"
-        return f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}], p={pv}"
+        return "{}, p={}".format(*diff_ci(p)) if p else "-"
     lines.append("| vs base | " + " | ".join(vs(a) for a in arms) + " |")
     atomic_write_text(RESULTS / "constraint_probe.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -305,12 +305,28 @@ def _model_path(work: Path, arm: str) -> str:
     return str(gguf.relative_to(ROOT)) if gguf.is_relative_to(ROOT) else str(gguf)
 
 
-def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
-    from wizardlite.eval.report import verdicts
+def paired_entry(model: dict[str, Any], against: dict[str, Any], metric: str) -> dict[str, Any] | None:
+    """`metric`'s paired difference of two verdict sets (eval.report.verdicts), as the results JSON keeps it."""
     from wizardlite.eval.stats import paired
 
+    p = paired(model, against)
+    if not p:
+        return None
+    m = p[metric]
+    return {"diff_points": m.difference_points, "ci95": list(m.ci95), "mcnemar_p": m.mcnemar_p}
+
+
+def diff_ci(p: dict[str, Any]) -> tuple[str, str]:
+    """A paired_entry as "+d [+lo, +hi]", and its McNemar p ("-" when none)."""
+    pv = "-" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
+    return f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]", pv
+
+
+def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
+    from wizardlite.eval.report import verdicts
+
     arms: dict[str, Any] = {}
-    answers: dict[str, dict[str, dict[str, Any]]] = {}
+    answers: dict[str, dict[str, Any]] = {}  # each arm's verdicts
     for arm in ARMS:
         res = work / arm / "eval" / "results.json"
         if not res.is_file():
@@ -323,7 +339,7 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
                      "model": _model_path(work, arm), "model_name": m["name"], "answered": m["answered"],
                      "cut_at_limit": m["cut_at_limit"],
                      "wall_s": round(timings.get(arm, 0.0), 1) or None}
-        answers[arm] = _answers(work / arm / "eval")
+        answers[arm] = verdicts(_answers(work / arm / "eval"))
     out: dict[str, Any] = {"arms": arms}
     # the goal's two comparisons: every arm against base, and the evolved arms against seeds (the
     # seeds arm, and the seeds tuned with the arm's own fine-tune settings); and each arm against
@@ -336,11 +352,9 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
             ref = ref_of(arm)
             if ref not in answers or arm in ("base", ref) or (key != "paired_vs_base" and data_arm(arm) == "seeds"):
                 continue
-            p = paired(verdicts(rows), verdicts(answers[ref]))
+            p = paired_entry(rows, answers[ref], "prompt_loose")
             if p:
-                out[key][arm] = {"diff_points": p["prompt_loose"].difference_points,
-                                 "ci95": list(p["prompt_loose"].ci95), "mcnemar_p": p["prompt_loose"].mcnemar_p,
-                                 "against": ref}
+                out[key][arm] = {**p, "against": ref}
     return out
 
 
@@ -360,10 +374,7 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def vs(p: dict[str, Any] | None) -> str:
-        if not p:
-            return "- | -"
-        pv = "-" if p.get("mcnemar_p") is None else f"{p['mcnemar_p']:.3g}"
-        return f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}] | {pv}"
+        return " | ".join(diff_ci(p)) if p else "- | -"
 
     for arm, a in s["arms"].items():
         ci = a["ci95"]
