@@ -41,6 +41,7 @@ fine-tune settings:
     r8-rank128           the same with rank 128 (alpha 256)
     r8-rank128-s2        r8-rank128 with fine-tune seed 2 instead of 3407: a repeat that did not
                          choose the setting
+    r8-rank128-s3        the same repeat with fine-tune seed 3
     seeds-rank128        seeds' training set tuned as r8-rank128 is (4 epochs, rank 128): the goal's
     paper-rank128        "beats seeds" with the same fine-tune settings in both arms; paper's likewise
 
@@ -48,7 +49,8 @@ Every training set is decontaminated against the evaluation prompts; every model
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
 wizardlite command resumes from its own journal, so a killed run continues where it stopped.
 Model files stay under --work (not committed). The table goes to benchmarks/results/ifeval_gain.md
-and .json.
+and .json, with a plot of every arm against base (.png) and, for a setting tuned with several
+fine-tune seeds, the seeds' mean against base.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +105,7 @@ VARIANTS: dict[str, Variant] = {
     # r8-rank128 again with another fine-tune seed (init, batch order, held-out split): a run that
     # did not choose the setting, to confirm or not its +5 points
     "r8-rank128-s2": Variant(finetune=(*RANK128, "finetune.seed=2"), data="x3-r8"),
+    "r8-rank128-s3": Variant(finetune=(*RANK128, "finetune.seed=3"), data="x3-r8"),
     # the goal's other comparison, tuned the same way: seeds' and paper's rows with rank128's settings
     "seeds-rank128": Variant(finetune=RANK128, data="seeds"),
     "paper-rank128": Variant(finetune=RANK128, data="paper"),
@@ -324,6 +328,7 @@ def diff_ci(p: dict[str, Any]) -> tuple[str, str]:
 
 def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
     from wizardlite.eval.report import verdicts
+    from wizardlite.eval.stats import paired_mean
 
     arms: dict[str, Any] = {}
     answers: dict[str, dict[str, Any]] = {}  # each arm's verdicts
@@ -355,7 +360,26 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
             p = paired_entry(rows, answers[ref], "prompt_loose")
             if p:
                 out[key][arm] = {**p, "against": ref}
+    # one setting tuned with several fine-tune seeds: their mean against base (prompts resampled, the
+    # seeds held fixed, so the interval does not cover where another seed would land)
+    out["repeats_vs_base"] = {}
+    if "base" in answers:
+        for arms_alike in repeats(answers):
+            m = paired_mean([answers[a] for a in arms_alike], answers["base"], "prompt_loose")
+            if m:
+                out["repeats_vs_base"][arms_alike[0]] = {
+                    "arms": list(arms_alike), "diff_points": m.difference_points, "ci95": list(m.ci95),
+                    "each": dict(zip(arms_alike, m.each, strict=True)), "prompts": m.prompts}
     return out
+
+
+def repeats(evaluated: Iterable[str]) -> list[tuple[str, ...]]:
+    """Groups of evaluated arms that differ only in the fine-tune seed (same rows, same settings)."""
+    groups: dict[tuple[str, frozenset[str]], list[str]] = {}
+    for arm in evaluated:
+        if arm != "base":
+            groups.setdefault((data_arm(arm), ft_setting(arm)), []).append(arm)
+    return [tuple(g) for g in groups.values() if len(g) > 1]
 
 
 def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
@@ -385,11 +409,42 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
                      f" | {vs(s['paired_vs_base'].get(arm))} | {vs(s['paired_vs_seeds'].get(arm))}"
                      f" | {vs(s['paired_vs_seeds_same_ft'].get(arm))}"
                      f" | {vs(s['paired_vs_verified'].get(arm))} | {a['cut_at_limit']} | {wall} |")
+    for first, r in s.get("repeats_vs_base", {}).items():
+        each = ", ".join(f"{arm} {d:+.1f}" for arm, d in r["each"].items())
+        lines += ["", f"{first} over its {len(r['arms'])} fine-tune seeds ({each}): mean loose vs base "
+                  f"{diff_ci(r)[0]} on {r['prompts']} prompts. The interval resamples prompts with the "
+                  "seeds held fixed; it does not cover where another seed would land."]
+    if s["paired_vs_base"]:
+        plot(s, folder / f"{name}.png")
+        lines += ["", f"![loose vs base, every arm]({name}.png)"]
     missing = [arm for arm in ARMS if arm not in s["arms"]]
     if missing:
         lines += ["", f"Not yet evaluated: {', '.join(missing)} (run the experiment again: it resumes)."]
     (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def plot(s: dict[str, Any], path: Path) -> None:
+    """Each arm's paired loose difference against base with its interval, the seed means below
+    them, and the goal's +5 marked."""
+    from wizardlite.report import pyplot, save_figure
+
+    rows = [(arm, p, "o") for arm, p in s["paired_vs_base"].items()]
+    rows += [(f"{first} (mean of {len(r['arms'])} seeds)", r, "D") for first, r in s.get("repeats_vs_base", {}).items()]
+    fig, ax = pyplot().subplots(figsize=(7.5, 0.9 + 0.32 * len(rows)))
+    for y, (_, p, marker) in enumerate(reversed(rows)):
+        lo, hi = p["ci95"]
+        colour = "tab:green" if lo > 0 else "tab:red" if hi < 0 else "tab:grey"
+        ax.errorbar(p["diff_points"], y, xerr=[[p["diff_points"] - lo], [hi - p["diff_points"]]], fmt=marker,
+                    color=colour, capsize=3, markersize=5)
+    ax.set_yticks(range(len(rows)), [label for label, _, _ in reversed(rows)], fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.axvline(5, color="tab:blue", linestyle=":", linewidth=1, label="goal: +5 points")
+    ax.set_xlabel("prompt-level loose accuracy minus base's, points (paired 95% interval)")
+    ax.set_title("IFEval (541 prompts): each tuned arm against the untouched model", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def main() -> None:

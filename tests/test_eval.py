@@ -18,7 +18,7 @@ from wizardlite.backends.fake import FakeGenerator
 from wizardlite.backends.spec import backend_for
 from wizardlite.errors import ConfigError
 from wizardlite.eval import run
-from wizardlite.eval.stats import accuracies, mcnemar_p, paired
+from wizardlite.eval.stats import accuracies, mcnemar_p, paired, paired_mean
 from wizardlite.recipe import BackendConfig, load_recipe
 
 ASSETS = Path(__file__).parent / "assets"
@@ -68,6 +68,27 @@ def test_paired_comparison_on_a_hand_computed_case():
     swapped = paired(as_verdicts(AGAINST), as_verdicts(MODEL), bootstrap=2000, seed=1)["prompt_strict"]
     assert swapped.difference_points == pytest.approx(-40.0)
     assert swapped.ci95 == pytest.approx((-ps.ci95[1], -ps.ci95[0]))
+
+
+def test_paired_mean_of_several_models_on_a_hand_computed_case():
+    # a second model that follows only p1 and p4: prompt level 2/5 against AGAINST's 1/5
+    other = {"p1": [True], "p2": [False, True], "p3": [False, False], "p4": [True], "p5": [False]}
+    both = paired_mean([as_verdicts(MODEL), as_verdicts(other)], as_verdicts(AGAINST), "prompt_strict",
+                       bootstrap=2000, seed=1)
+    assert both.each == pytest.approx((40.0, 20.0))
+    assert both.difference_points == pytest.approx(30.0)
+    assert both.prompts == 5
+    lo, hi = both.ci95
+    assert lo <= 30.0 <= hi
+    # one model alone is the paired comparison itself, interval and all (same resamples)
+    one = paired_mean([as_verdicts(MODEL)], as_verdicts(AGAINST), "prompt_strict", bootstrap=2000, seed=1)
+    ps = paired(as_verdicts(MODEL), as_verdicts(AGAINST), bootstrap=2000, seed=1)["prompt_strict"]
+    assert one.difference_points == pytest.approx(ps.difference_points)
+    assert one.ci95 == pytest.approx(ps.ci95)
+    # only the prompts every model answered count
+    fewer = {k: v for k, v in MODEL.items() if k != "p1"}
+    assert paired_mean([as_verdicts(fewer), as_verdicts(other)], as_verdicts(AGAINST), "prompt_strict").prompts == 4
+    assert paired_mean([], as_verdicts(AGAINST)) is None
 
 
 def test_mcnemar_exact_values():

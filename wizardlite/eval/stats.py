@@ -7,6 +7,9 @@
     paired             model minus against, in points, on the prompts both answered: a paired
                        bootstrap over prompts (the same resampled prompts for both models), plus
                        McNemar's exact test on the prompt-level flips
+    paired_mean        the same for the mean of several models (one setting trained with several
+                       seeds) against one; its interval resamples prompts, not the models, so it
+                       says nothing of how far another seed might land
 """
 
 from __future__ import annotations
@@ -133,3 +136,28 @@ def paired(model: Verdicts, against: Verdicts, bootstrap: int = 10000, seed: int
             p = mcnemar_p(len(only_a), len(only_b))
         out[m] = PairedMetric(float(diff), (float(lo), float(hi)), only_a, only_b, p)
     return out
+
+
+@dataclass(frozen=True)
+class PairedMean:
+    difference_points: float  # mean over the models of (model minus against), in points
+    ci95: tuple[float, float]  # paired bootstrap over prompts; the models are held fixed
+    each: tuple[float, ...]  # each model's own difference, in the order given
+    prompts: int  # prompts every model and `against` answered
+
+
+def paired_mean(models: Sequence[Verdicts], against: Verdicts, metric: str = "prompt_loose",
+                bootstrap: int = 10000, seed: int = 0) -> PairedMean | None:
+    """`metric` of several models, averaged, minus `against`'s, on the prompts all of them answered."""
+    import numpy as np
+
+    keys = sorted(set(against).intersection(*models))
+    if not models or not keys:
+        return None
+    b = _arrays(against, keys)
+    arrays = [_arrays(m, keys) for m in models]
+    idx = _resamples(len(keys), bootstrap, seed)
+    each = [100 * float(_metric(a, metric) - _metric(b, metric)) for a in arrays]
+    resampled = np.mean([_metric(a, metric, idx) for a in arrays], axis=0) - _metric(b, metric, idx)
+    lo, hi = np.percentile(100 * resampled, [2.5, 97.5])
+    return PairedMean(sum(each) / len(each), (float(lo), float(hi)), tuple(each), len(keys))
