@@ -444,7 +444,9 @@ def plot(s: dict[str, Any], path: Path) -> None:
     ax.axvline(0, color="black", linewidth=0.8)
     ax.axvline(5, color="tab:blue", linestyle=":", linewidth=1, label="goal: +5 points")
     ax.set_xlabel("prompt-level loose accuracy minus base's, points (paired 95% interval)")
-    ax.set_title("IFEval (541 prompts): each tuned arm against the untouched model", fontsize=10)
+    # paired_vs_base has rows only when base was evaluated
+    ax.set_title(f"IFEval ({s['arms']['base']['answered']} prompts): each tuned arm against the untouched model",
+                 fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
