@@ -43,6 +43,8 @@ fine-tune settings:
                          choose the setting
     r8-rank128-s3        the same repeat with fine-tune seed 3
     r8-rank128-s4        and with seed 4: the last seed run; the setting's mean is over all four
+    r8-rank128-avg       one model, the mean of those four fine-tunes' updates (`wizardlite average`,
+                         a uniform model soup): does averaging the seeds keep their mean gain or more?
     r8-rank256           r8-rank128 with rank 256 (alpha 512): 78M adapter weights against the
                          106M of the projections they adapt (rank 128: 39M)
     seeds-rank128        seeds' training set tuned as r8-rank128 is (4 epochs, rank 128): the goal's
@@ -86,12 +88,15 @@ class Variant:
     """A setting tried for the verified arm: `--set` overrides of recipes/verified.toml for its own
     evolve run (`evolve`), or, without one, a fine-tune of the arm `data`'s training set; `finetune`
     overrides the fine-tune either way. `start_from`: the evolve run first copies that arm's
-    finished journal (for a change that comes after evolution, such as selection)."""
+    finished journal (for a change that comes after evolution, such as selection). `average`: the
+    arm is no fine-tune of its own but the mean of these arms' fine-tunes (`wizardlite average`);
+    `finetune` then says how they were tuned."""
 
     evolve: tuple[str, ...] = ()
     finetune: tuple[str, ...] = ()
     data: str = "verified"
     start_from: str | None = None
+    average: tuple[str, ...] = ()
 
 
 X3 = ("verify.repair=true", "evolve.operations.verifiable_constraints=9")
@@ -110,6 +115,9 @@ VARIANTS: dict[str, Variant] = {
     "r8-rank128-s2": Variant(finetune=(*RANK128, "finetune.seed=2"), data="x3-r8"),
     "r8-rank128-s3": Variant(finetune=(*RANK128, "finetune.seed=3"), data="x3-r8"),
     "r8-rank128-s4": Variant(finetune=(*RANK128, "finetune.seed=4"), data="x3-r8"),
+    # the four seeds' fine-tunes as one model: chosen before the fourth seed was evaluated
+    "r8-rank128-avg": Variant(finetune=RANK128, data="x3-r8",
+                              average=("r8-rank128", "r8-rank128-s2", "r8-rank128-s3", "r8-rank128-s4")),
     "r8-rank256": Variant(finetune=("finetune.epochs=4", "finetune.rank=256", "finetune.alpha=512"), data="x3-r8"),
     # the goal's other comparison, tuned the same way: seeds' and paper's rows with rank128's settings
     "seeds-rank128": Variant(finetune=RANK128, data="seeds"),
@@ -271,6 +279,12 @@ class Experiment:
                *self.ft_extra, *set_flags(overrides), log=self.work / arm / "log.txt")
         return gguf
 
+    def average(self, arm: str, members: list[Path]) -> Path:
+        gguf = self.work / arm / "ft" / "model.gguf"
+        if not gguf.is_file():
+            wl("average", *map(str, members), "--out", str(gguf.parent), log=self.work / arm / "log.txt")
+        return gguf
+
     def evaluate(self, arm: str, model: str) -> Path:
         out = self.work / arm / "eval"
         if not (out / "results.json").is_file():
@@ -283,6 +297,10 @@ class Experiment:
         print(f"[{arm}]", flush=True)
         if arm == "base":
             self.evaluate("base", BASE_MODEL)
+        elif arm in VARIANTS and VARIANTS[arm].average:
+            members = [self.finetune(a, self.training_set(data_arm(a)), VARIANTS[a].finetune).parent
+                       for a in VARIANTS[arm].average]
+            self.evaluate(arm, str(self.average(arm, members)))
         else:
             ft = VARIANTS[arm].finetune if arm in VARIANTS else ()
             self.evaluate(arm, str(self.finetune(arm, self.training_set(data_arm(arm)), ft)))
@@ -379,10 +397,11 @@ def summarise(work: Path, timings: dict[str, float]) -> dict[str, Any]:
 
 
 def repeats(evaluated: Iterable[str]) -> list[tuple[str, ...]]:
-    """Groups of evaluated arms that differ only in the fine-tune seed (same rows, same settings)."""
+    """Groups of evaluated arms that differ only in the fine-tune seed (same rows, same settings);
+    an average of fine-tunes is no seed of its own."""
     groups: dict[tuple[str, frozenset[str]], list[str]] = {}
     for arm in evaluated:
-        if arm != "base":
+        if arm != "base" and not (arm in VARIANTS and VARIANTS[arm].average):
             groups.setdefault((data_arm(arm), ft_setting(arm)), []).append(arm)
     return [tuple(g) for g in groups.values() if len(g) > 1]
 

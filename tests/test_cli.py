@@ -17,7 +17,8 @@ ASSETS = Path(__file__).parent / "assets"
     ["finetune", "--data", str(ASSETS / "ft_messages.jsonl"), "--base", "no-such-model"],
     ["compare", "--a", "smollm2", "--b", "smollm2", "--judge", "smollm2", "--testset", str(ASSETS / "judge_testset.jsonl")],
     ["eval", "--data", str(ASSETS / "ifeval_tiny.jsonl"), "--model", "smollm2"],
-], ids=["evolve", "finetune", "compare", "eval"])
+    ["average", "runs/a/ft", "runs/b/ft"],
+], ids=["evolve", "finetune", "compare", "eval", "average"])
 @pytest.mark.parametrize("where", ["file", "under-a-file"])
 def test_out_on_an_existing_file_is_one_line(tmp_path: Path, args: list[str], where: str):
     blocker = tmp_path / "results.txt"

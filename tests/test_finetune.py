@@ -347,3 +347,56 @@ def test_embedded_model_end_to_end(tmp_path: Path):
                                    "--max-tokens", "24", "--temperature", "0"])
     assert res.exit_code == 0, res.output
     assert len(res.stdout.strip()) > 0
+
+
+# ---------------------------------------------------------------------------- averaging fine-tunes
+
+
+@pytest.mark.slow
+def test_average_is_the_mean_of_the_members_updates(tiny: Path, tmp_path: Path):
+    """Two tunes that differ only in their seed, averaged: every weight is the mean of the two
+    merged models (merged by PEFT, each on its own), and what no adapter touched stays the base's."""
+    import torch
+    from rich.console import Console
+    from safetensors.torch import load_file
+
+    from wizardlite import finetune
+    from wizardlite.finetune.average import average
+
+    quiet = Console(quiet=True)
+    members = [finetune.run(recipe(tiny, tmp_path / f"s{seed}", seed=seed, export=("adapter", "merged"),
+                                   merged_dtype="f32"), console=quiet) for seed in (1, 2)]
+    out = average(members, tmp_path / "avg", console=quiet)
+    a, b = (load_file(str(m / "merged" / "model.safetensors")) for m in members)
+    mean = load_file(str(out / "merged" / "model.safetensors"))
+    base = load_file(str(tiny / "model.safetensors"))
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.allclose(a[q], b[q], atol=1e-4)  # the seeds tuned apart: the mean is not either one
+    assert set(mean) == set(a)
+    assert all(torch.allclose(mean[k], (a[k] + b[k]) / 2, atol=1e-6) for k in mean)
+    assert torch.equal(mean["model.embed_tokens.weight"], base["model.embed_tokens.weight"])
+    info = json.loads((out / "average.json").read_text())
+    assert [m["seed"] for m in info["members"]] == [1, 2] and "merged" in info["outputs"]
+    assert not (out / "adapter").exists()  # no one adapter stands for the mean
+
+
+def test_averaging_refuses_what_cannot_be_averaged(tmp_path: Path):
+    from wizardlite.finetune.average import read_members
+
+    def ft(name: str, status: str = "done", base: str = "aaa", adapter: bool = True) -> Path:
+        folder = tmp_path / name
+        (folder / "adapter").mkdir(parents=True)
+        if adapter:
+            (folder / "adapter" / "adapter_config.json").write_text("{}")
+        info = {"status": status, "base": {"name": base, "sha256": base}, "recipe": {"finetune": {"seed": 1}}}
+        (folder / "recipe.resolved.json").write_text(json.dumps(info))
+        return folder
+
+    one, two = ft("one"), ft("two")
+    assert [m.folder for m in read_members([one, two])] == [one, two]
+    cases = {"at least two": [one], "named twice": [one, one], "not a fine-tune output folder": [one, tmp_path],
+             "not finished": [one, ft("running", status="running")], "no adapter": [one, ft("bare", adapter=False)],
+             "another base": [one, ft("other", base="bbb")]}
+    for message, folders in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            read_members(folders)

@@ -125,6 +125,19 @@ def finetune(
 
 @app.command()
 @friendly
+def average(
+    folders: Annotated[list[Path], typer.Argument(help="two or more `wizardlite finetune` output folders of one base")],
+    out: Annotated[Path, typer.Option(help="output folder for the averaged model")],
+) -> None:
+    """Average several LoRA fine-tunes of one base (say, one setting tuned with several seeds) into
+    one model: merged/, model.gguf and a Modelfile, as `finetune` writes them."""
+    from wizardlite.finetune import average as stage
+
+    stage.average(folders, out, console)
+
+
+@app.command()
+@friendly
 def chat(
     model: Annotated[str, typer.Argument(help="a GGUF file, e.g. runs/default/ft/model.gguf, or a model name")],
     prompt: Annotated[str | None, typer.Option(help="send one message, print the reply, exit")] = None,

@@ -42,20 +42,28 @@ def save_tokenizer(tokenizer: Any, base_dir: Path, folder: Path) -> None:
 
 def export_peft(cfg: FinetuneConfig, model: Any, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
                 timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
-    import torch
-
     outputs: dict[str, str] = {}
     t = time.perf_counter()
     if "adapter" in cfg.export:
         model.save_pretrained(str(out.adapter))
         tokenizer.save_pretrained(str(out.adapter))
         outputs["adapter"] = str(out.adapter)
-    merged = model.merge_and_unload()
+    timings["save_s"] = time.perf_counter() - t
+    return outputs | export_model(cfg, model.merge_and_unload(), out, tokenizer, base_dir, timings, console)
+
+
+def export_model(cfg: FinetuneConfig, merged: Any, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
+                 timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
+    """merged/ and the GGUFs of a model whose adapter is already merged in (or saved apart)."""
+    import torch
+
+    outputs: dict[str, str] = {}
+    t = time.perf_counter()
     if "merged" in cfg.export:
         copy.deepcopy(merged).to(getattr(torch, DTYPES[cfg.merged_dtype])).save_pretrained(str(out.merged))
         save_tokenizer(tokenizer, base_dir, out.merged)
         outputs["merged"] = str(out.merged)
-    timings["save_s"] = time.perf_counter() - t
+    timings["save_s"] = timings.get("save_s", 0.0) + time.perf_counter() - t
     if "gguf" not in cfg.export:
         return outputs
     # The converter reads a saved folder. merged/ serves when it is F16 or F32 (the GGUF is F16
