@@ -336,7 +336,7 @@ def paired_entry(model: dict[str, Any], against: dict[str, Any], metric: str) ->
     """`metric`'s paired difference of two verdict sets (eval.report.verdicts), as the results JSON keeps it."""
     from wizardlite.eval.stats import paired
 
-    p = paired(model, against)
+    p = paired(model, against, metrics=(metric,))
     if not p:
         return None
     m = p[metric]
@@ -410,7 +410,7 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
     """The table into benchmarks/results/ (a --quick smoke test's into its work folder: it is no result)."""
     folder, name = (work, "ifeval_gain_quick") if quick else (RESULTS, "ifeval_gain")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(s, indent=2) + "\n")
+    atomic_write_text(folder / f"{name}.json", json.dumps(s, indent=2) + "\n")
     lines = [f"# IFEval gain{' (--quick: a smoke test, not a result)' if quick else ''}", "",
              "Prompt-level accuracy on IFEval (541 prompts unless --quick) with 95% intervals; paired difference "
              "of prompt-level loose accuracy against base, seeds and verified (paired bootstrap), in points. "
@@ -444,24 +444,25 @@ def write_results(s: dict[str, Any], quick: bool, work: Path) -> None:
     missing = [arm for arm in ARMS if arm not in s["arms"]]
     if missing:
         lines += ["", f"Not yet evaluated: {', '.join(missing)} (run the experiment again: it resumes)."]
-    (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(folder / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
 def plot(s: dict[str, Any], path: Path) -> None:
-    """Each arm's paired loose difference against base with its interval, the seed means below
-    them, and the goal's +5 marked."""
+    """Each arm's paired loose difference against base with its interval (a square for an average
+    of fine-tunes), the seed means below them as diamonds, and the goal's +5 marked."""
     from wizardlite.report import pyplot, save_figure
 
-    rows = [(arm, p, "o") for arm, p in s["paired_vs_base"].items()]
+    rows = [(arm, p, "s" if arm in VARIANTS and VARIANTS[arm].average else "o") for arm, p in s["paired_vs_base"].items()]
     rows += [(f"{first} (mean of {len(r['arms'])} seeds)", r, "D") for first, r in s.get("repeats_vs_base", {}).items()]
+    rows.reverse()  # the first arm at the top
     fig, ax = pyplot().subplots(figsize=(7.5, 0.9 + 0.32 * len(rows)))
-    for y, (_, p, marker) in enumerate(reversed(rows)):
+    for y, (_, p, marker) in enumerate(rows):
         lo, hi = p["ci95"]
         colour = "tab:green" if lo > 0 else "tab:red" if hi < 0 else "tab:grey"
         ax.errorbar(p["diff_points"], y, xerr=[[p["diff_points"] - lo], [hi - p["diff_points"]]], fmt=marker,
                     color=colour, capsize=3, markersize=5)
-    ax.set_yticks(range(len(rows)), [label for label, _, _ in reversed(rows)], fontsize=8)
+    ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.axvline(5, color="tab:blue", linestyle=":", linewidth=1, label="goal: +5 points")
     ax.set_xlabel("prompt-level loose accuracy minus base's, points (paired 95% interval)")

@@ -68,6 +68,9 @@ def test_paired_comparison_on_a_hand_computed_case():
     swapped = paired(as_verdicts(AGAINST), as_verdicts(MODEL), bootstrap=2000, seed=1)["prompt_strict"]
     assert swapped.difference_points == pytest.approx(-40.0)
     assert swapped.ci95 == pytest.approx((-ps.ci95[1], -ps.ci95[0]))
+    # asking for one metric gives that metric's figures unchanged, and only it
+    alone = paired(as_verdicts(MODEL), as_verdicts(AGAINST), bootstrap=2000, seed=1, metrics=("inst_strict",))
+    assert list(alone) == ["inst_strict"] and alone["inst_strict"] == pair["inst_strict"]
 
 
 def test_paired_mean_of_several_models_on_a_hand_computed_case():
