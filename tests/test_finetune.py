@@ -378,6 +378,23 @@ def test_average_is_the_mean_of_the_members_updates(tiny: Path, tmp_path: Path):
     info = json.loads((out / "average.json").read_text())
     assert [m["seed"] for m in info["members"]] == [1, 2] and "merged" in info["outputs"]
     assert not (out / "adapter").exists()  # no one adapter stands for the mean
+    # the sizes it reports are those of each member's change to the base, read back from merged/
+    norms = [sum(float(((m[k] - base[k]) ** 2).sum()) for k in base) ** 0.5 for m in (a, b)]
+    assert info["agreement"]["update_norms"] == pytest.approx(norms, rel=1e-3)
+    mean_norm = sum(float(((mean[k] - base[k]) ** 2).sum()) for k in base) ** 0.5
+    assert info["agreement"]["kept"] == pytest.approx(mean_norm / (sum(norms) / 2), rel=1e-3)
+
+
+def test_agreement_of_equal_unrelated_and_opposite_updates():
+    from wizardlite.finetune.average import Agreement
+
+    same, unrelated, opposite = Agreement(((4.0, 4.0), (4.0, 4.0))), Agreement(((4.0, 0.0), (0.0, 4.0))), \
+        Agreement(((4.0, -4.0), (-4.0, 4.0)))
+    assert same.norms == [2.0, 2.0] and same.cosines == [1.0] and same.kept == pytest.approx(1.0)
+    assert unrelated.cosines == [0.0] and unrelated.kept == pytest.approx(2 ** -0.5)
+    assert opposite.cosines == [-1.0] and opposite.kept == pytest.approx(0.0)
+    three = Agreement(((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
+    assert three.cosines == [0.0, 0.0, 0.0] and three.kept == pytest.approx(3 ** -0.5)
 
 
 def test_averaging_refuses_what_cannot_be_averaged(tmp_path: Path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,8 +76,35 @@ def read_members(folders: Sequence[Path]) -> list[Member]:
     return members
 
 
-def mean_of_adapters(base_dir: Path, adapters: Sequence[Path]) -> Any:
-    """The base (fp32) with the mean of the adapters' updates added in: a plain transformers model."""
+@dataclasses.dataclass(frozen=True)
+class Agreement:
+    """How alike the members' updates are, over all adapted weights: `gram[i][j]` is the dot
+    product of member i's whole update with member j's."""
+
+    gram: tuple[tuple[float, ...], ...]
+
+    @property
+    def norms(self) -> list[float]:
+        return [math.sqrt(self.gram[i][i]) for i in range(len(self.gram))]
+
+    @property
+    def cosines(self) -> list[float]:
+        """Each pair's cosine, (0, 1), (0, 2), ..., (1, 2), ..."""
+        n, norms = len(self.gram), self.norms
+        return [self.gram[i][j] / (norms[i] * norms[j]) for i in range(n) for j in range(i + 1, n) if norms[i] and norms[j]]
+
+    @property
+    def kept(self) -> float:
+        """The mean update's size over a member's (their mean size): 1 when the members agree,
+        1/sqrt(n) when their updates are unrelated (orthogonal, equally large)."""
+        n = len(self.gram)
+        mean_norm = math.sqrt(max(sum(map(sum, self.gram)), 0.0)) / n
+        return mean_norm / (sum(self.norms) / n) if any(self.norms) else 0.0
+
+
+def mean_of_adapters(base_dir: Path, adapters: Sequence[Path]) -> tuple[Any, Agreement]:
+    """The base (fp32) with the mean of the adapters' updates added in, as a plain transformers
+    model, and how alike those updates were."""
     import torch
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
@@ -88,14 +116,18 @@ def mean_of_adapters(base_dir: Path, adapters: Sequence[Path]) -> Any:
     for name, path in zip(names[1:], adapters[1:], strict=True):
         model.load_adapter(str(path), adapter_name=name)
     layers: list[Any] = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    gram = torch.zeros(len(names), len(names), dtype=torch.float64)
     with torch.no_grad():
         for layer in layers:
-            held = [n for n in names if n in layer.lora_A]
-            if held:
-                update = torch.stack([layer.get_delta_weight(n).float() for n in held]).sum(0) / len(names)
-                weight = layer.get_base_layer().weight
-                weight.copy_((weight.float() + update).to(weight.dtype))
-    return model.unload()  # the LoRA layers out, the updated base weights kept
+            weight = layer.get_base_layer().weight
+            # a member that did not adapt this layer left it as the base: an update of zero
+            updates = torch.stack([layer.get_delta_weight(n).float() if n in layer.lora_A
+                                   else torch.zeros_like(weight, dtype=torch.float32) for n in names])
+            flat = updates.flatten(1).double()
+            gram += flat @ flat.T
+            weight.copy_((weight.float() + updates.mean(0)).to(weight.dtype))
+    agreement = Agreement(tuple(tuple(float(x) for x in row) for row in gram.tolist()))
+    return model.unload(), agreement  # the LoRA layers out, the updated base weights kept
 
 
 def average(folders: Sequence[Path], out: Path, console: Console | None = None) -> Path:
@@ -116,16 +148,22 @@ def average(folders: Sequence[Path], out: Path, console: Console | None = None) 
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with library_bars_off(), console.status(f"averaging {len(members)} adapters ..."):
-        model = mean_of_adapters(base_dir, [m.adapter for m in members])
+        model, agreement = mean_of_adapters(base_dir, [m.adapter for m in members])
     timings["average_s"] = time.perf_counter() - t
     layout.root.mkdir(parents=True, exist_ok=True)
     with library_bars_off():
         outputs = export_model(cfg, model, layout, tokenizer, base_dir, timings, console)
     info = {"members": [{"folder": str(m.folder), "adapter_sha256": tree_sha256(m.adapter),
                          "seed": m.finetune.get("seed"), "rank": m.finetune.get("rank")} for m in members],
+            "agreement": {"update_norms": agreement.norms, "cosines": agreement.cosines, "kept": agreement.kept},
             "base": first.info["base"], "outputs": outputs,
             "seconds": {k: round(v, 2) for k, v in timings.items()}}
     atomic_write_text(layout.root / "average.json", json.dumps(info, indent=2, ensure_ascii=False))
-    console.print(f"averaged {len(members)} fine-tunes of {cfg.base} into {layout.root} "
+    n, cos = len(members), agreement.cosines
+    console.print(f"averaged {n} fine-tunes of {cfg.base} into {layout.root} "
                   f"({', '.join(sorted(outputs))}; {sum(timings.values()):.0f} s)")
+    if cos:
+        console.print(f"the members' updates: pairwise cosine {min(cos):.2f} to {max(cos):.2f}; the mean update is "
+                      f"{100 * agreement.kept:.0f}% of a member's size (100% if they agreed, "
+                      f"{100 / math.sqrt(n):.0f}% if unrelated)")
     return layout.root
