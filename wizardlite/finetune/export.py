@@ -48,8 +48,9 @@ def export_peft(cfg: FinetuneConfig, model: Any, out: FinetuneLayout, tokenizer:
         model.save_pretrained(str(out.adapter))
         tokenizer.save_pretrained(str(out.adapter))
         outputs["adapter"] = str(out.adapter)
-    timings["save_s"] = time.perf_counter() - t
-    return outputs | export_model(cfg, model.merge_and_unload(), out, tokenizer, base_dir, timings, console)
+    merged = model.merge_and_unload()
+    timings["save_s"] = time.perf_counter() - t  # the merge counted with the saving, as before
+    return outputs | export_model(cfg, merged, out, tokenizer, base_dir, timings, console)
 
 
 def export_model(cfg: FinetuneConfig, merged: Any, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
