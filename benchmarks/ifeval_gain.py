@@ -151,6 +151,11 @@ def evolve_overrides(arm: str) -> tuple[str, ...]:
     return VARIANTS[arm].evolve if arm in VARIANTS else ()
 
 
+def average_of(arm: str) -> tuple[str, ...]:
+    """The arms whose fine-tunes `arm` averages (none for an arm that is its own fine-tune)."""
+    return VARIANTS[arm].average if arm in VARIANTS else ()
+
+
 def set_flags(overrides: tuple[str, ...]) -> list[str]:
     """`--set KEY=VALUE` for each recipe override."""
     return [a for o in overrides for a in ("--set", o)]
@@ -297,9 +302,9 @@ class Experiment:
         print(f"[{arm}]", flush=True)
         if arm == "base":
             self.evaluate("base", BASE_MODEL)
-        elif arm in VARIANTS and VARIANTS[arm].average:
+        elif average_of(arm):
             members = [self.finetune(a, self.training_set(data_arm(a)), VARIANTS[a].finetune).parent
-                       for a in VARIANTS[arm].average]
+                       for a in average_of(arm)]
             self.evaluate(arm, str(self.average(arm, members)))
         else:
             ft = VARIANTS[arm].finetune if arm in VARIANTS else ()
@@ -401,7 +406,7 @@ def repeats(evaluated: Iterable[str]) -> list[tuple[str, ...]]:
     an average of fine-tunes is no seed of its own."""
     groups: dict[tuple[str, frozenset[str]], list[str]] = {}
     for arm in evaluated:
-        if arm != "base" and not (arm in VARIANTS and VARIANTS[arm].average):
+        if arm != "base" and not average_of(arm):
             groups.setdefault((data_arm(arm), ft_setting(arm)), []).append(arm)
     return [tuple(g) for g in groups.values() if len(g) > 1]
 
@@ -453,7 +458,7 @@ def plot(s: dict[str, Any], path: Path) -> None:
     of fine-tunes), the seed means below them as diamonds, and the goal's +5 marked."""
     from wizardlite.report import pyplot, save_figure
 
-    rows = [(arm, p, "s" if arm in VARIANTS and VARIANTS[arm].average else "o") for arm, p in s["paired_vs_base"].items()]
+    rows = [(arm, p, "s" if average_of(arm) else "o") for arm, p in s["paired_vs_base"].items()]
     rows += [(f"{first} (mean of {len(r['arms'])} seeds)", r, "D") for first, r in s.get("repeats_vs_base", {}).items()]
     rows.reverse()  # the first arm at the top
     fig, ax = pyplot().subplots(figsize=(7.5, 0.9 + 0.32 * len(rows)))
