@@ -5,7 +5,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 export PATH := justfile_directory() + "/.venv/bin:" + env_var("PATH")
 recipe := "recipes/default.toml"
-ifeval := "../shared/data/ifeval_input_data.jsonl"
+ifeval := "recipes/testsets/ifeval_input_data.jsonl"
 
 # list the tasks
 default:
@@ -27,7 +27,7 @@ finetune *ARGS:
 judge *ARGS:
     wizardlite judge --recipe {{recipe}} {{ARGS}}
 
-# IFEval, no judge: the recipe's fine-tuned GGUF vs the embedded base, paired (`just ifeval=PATH eval`: your copy)
+# IFEval, no judge: the recipe's fine-tuned GGUF vs the embedded base, paired, on the shipped 541 prompts (`just ifeval=PATH eval`: another file)
 eval *ARGS:
     HF_HUB_OFFLINE=1 wizardlite eval --recipe {{recipe}} --data {{ifeval}} --against smollm2-q8_0 {{ARGS}}
 

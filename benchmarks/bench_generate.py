@@ -26,8 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SEED_FILES = (REPO.parent / "shared" / "data" / "seed_tasks.jsonl", Path("/work/shared/data/seed_tasks.jsonl"),
-              REPO / "recipes" / "seeds" / "general.jsonl")
+SEED_FILES = (REPO / "recipes" / "seeds" / "self_instruct.jsonl", REPO / "recipes" / "seeds" / "general.jsonl")
 GOAL_BATCH = 1.3  # batched decode tokens/s over sequential, on the 2-core CPU
 GOAL_PREFIX = 0.5  # prompt tokens evaluated with reuse over without
 

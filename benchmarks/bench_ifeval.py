@@ -82,7 +82,7 @@ def cross_check(rows: list[dict[str, Any]], raw: dict[str, dict[str, Any]], scor
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ifeval_input_data.jsonl"))
+    ap.add_argument("--data", default=str(REPO / "recipes" / "testsets" / "ifeval_input_data.jsonl"))
     ap.add_argument("--model", default="smollm2-q8_0")
     ap.add_argument("--max-tokens", type=int, default=1024)
     ap.add_argument("--limit", type=int, default=0)

@@ -10,7 +10,7 @@ this tells apart two causes: it did not learn the behaviour at all, or it learne
 wording it was trained on and that did not carry over to IFEval's.
 
 The probe: for each of the 18 constraint types that wizardlite and IFEval share, PER_TYPE prompts,
-each a Self-Instruct seed (../shared/data/seed_tasks.jsonl) with one constraint of that type drawn
+each a Self-Instruct seed (recipes/seeds/self_instruct.jsonl) with one constraint of that type drawn
 by the registry and asked in one of its phrasings, exactly as the `verifiable_constraints`
 operation writes them (fixed seed). The seeds are also the evolved runs' starting instructions,
 so this is the training distribution, not held-out data: the constraint draws are new, the
@@ -31,7 +31,7 @@ from ifeval_gain import (
     BASE_MODEL,
     RESULTS,
     ROOT,
-    SHARED_SEEDS,
+    SELF_INSTRUCT_SEEDS,
     _answers,
     _model_path,
     diff_ci,
@@ -54,7 +54,7 @@ def seed_instructions() -> list[str]:
     from wizardlite.evolve.seeds import load_seeds
     from wizardlite.recipe import SeedsConfig
 
-    return [s.instruction for s in load_seeds(SeedsConfig(path=str(SHARED_SEEDS)))[0]]
+    return [s.instruction for s in load_seeds(SeedsConfig(path=str(SELF_INSTRUCT_SEEDS)))[0]]
 
 
 def probe_prompts(instructions: list[str], per_type: int = PER_TYPE, seed: int = SEED) -> list[dict[str, Any]]:
@@ -134,8 +134,8 @@ def main() -> None:
     ap.add_argument("--arm", choices=ARMS, action="append", help="only this model (repeatable); default: all")
     ap.add_argument("--table", action="store_true", help="only write the table of the models answered so far")
     args = ap.parse_args()
-    if not SHARED_SEEDS.is_file():
-        sys.exit(f"no seeds at {SHARED_SEEDS}: this probe needs ../shared/data/seed_tasks.jsonl")
+    if not SELF_INSTRUCT_SEEDS.is_file():
+        sys.exit(f"no seeds at {SELF_INSTRUCT_SEEDS}: restore it with `git checkout -- recipes/seeds/self_instruct.jsonl`")
     WORK.mkdir(parents=True, exist_ok=True)
     data = WORK / "probe.jsonl"
     atomic_write_text(data, "".join(json.dumps(r) + "\n" for r in probe_prompts(seed_instructions())))

@@ -5,7 +5,7 @@ Run as: just bench-ifeval-gain                    (every arm; resumable: run it 
         python benchmarks/ifeval_gain.py --quick       (a tiny version of everything, to try the pipeline)
         python benchmarks/ifeval_gain.py --table       (only the table, from the arms evaluated so far)
 
-Every arm starts from the same seeds: the 175 Self-Instruct seeds in ../shared/data/seed_tasks.jsonl
+Every arm starts from the same seeds: the 175 Self-Instruct seeds in recipes/seeds/self_instruct.jsonl
 plus the project's own (recipes/seeds/general.jsonl). The same model, SmolLM2-135M-Instruct,
 evolves, answers and is fine-tuned, with the same fine-tune settings ([finetune] of
 recipes/default.toml) in every arm:
@@ -76,8 +76,8 @@ from typing import Any
 from wizardlite.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-IFEVAL = ROOT.parent / "shared" / "data" / "ifeval_input_data.jsonl"
-SHARED_SEEDS = ROOT.parent / "shared" / "data" / "seed_tasks.jsonl"
+IFEVAL = ROOT / "recipes" / "testsets" / "ifeval_input_data.jsonl"
+SELF_INSTRUCT_SEEDS = ROOT / "recipes" / "seeds" / "self_instruct.jsonl"
 OWN_SEEDS = ROOT / "recipes" / "seeds" / "general.jsonl"
 RESULTS = ROOT / "benchmarks" / "results"
 BASE_MODEL = "smollm2-q8_0"
@@ -194,7 +194,7 @@ class Experiment:
             from wizardlite.recipe import SeedsConfig
 
             rows = []
-            for src in (SHARED_SEEDS, OWN_SEEDS):
+            for src in (SELF_INSTRUCT_SEEDS, OWN_SEEDS):
                 seeds, _ = load_seeds(SeedsConfig(path=str(src)))
                 rows += [{"instruction": s.instruction} for s in seeds]
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -487,7 +487,7 @@ def main() -> None:
     ap.add_argument("--table", action="store_true", help="only write the table of the arms evaluated so far")
     args = ap.parse_args()
     if not IFEVAL.is_file():
-        sys.exit(f"no IFEval prompts at {IFEVAL}: this experiment needs ../shared/data/ifeval_input_data.jsonl")
+        sys.exit(f"no IFEval prompts at {IFEVAL}: restore it with `git checkout -- {IFEVAL.relative_to(ROOT)}`")
     work = args.work or ROOT / "benchmarks" / "work" / ("ifeval_gain_quick" if args.quick else "ifeval_gain")
     exp = Experiment(work, args.quick)
     for arm in [] if args.table else args.arm or ARMS:

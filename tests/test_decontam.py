@@ -114,9 +114,7 @@ def test_resume_accepts_a_run_made_before_the_section_existed(tmp_path):
 
 @pytest.mark.slow
 def test_ifeval_copies_and_paraphrases_with_the_real_embedder(repo):
-    path = repo.parent / "shared" / "data" / "ifeval_input_data.jsonl"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the IFEval prompts are not part of the repository)")
+    path = repo / "recipes" / "testsets" / "ifeval_input_data.jsonl"
     from wizardlite.evolve.dedup import Embedder
 
     prompt = next(json.loads(x)["prompt"] for x in path.read_text().splitlines() if json.loads(x)["key"] == 1001)

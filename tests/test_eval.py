@@ -260,9 +260,7 @@ def test_a_killed_eval_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
 
 @pytest.mark.slow
 def test_the_embedded_model_on_a_few_ifeval_prompts(tmp_path, repo):
-    data = repo.parent / "shared" / "data" / "ifeval_input_data.jsonl"
-    if not data.is_file():
-        pytest.skip(f"{data} is absent (the IFEval prompts are not part of the repository)")
+    data = repo / "recipes" / "testsets" / "ifeval_input_data.jsonl"
     cfg = load_recipe(repo / "recipes" / "default.toml",
                       {"run.out": str(tmp_path / "run"), "eval.data": str(data), "eval.out": str(tmp_path / "eval"),
                        "eval.limit": 4, "eval.max_tokens": 48, "eval.bootstrap": 500, "evolver.parallel": 4})

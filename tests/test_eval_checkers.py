@@ -152,9 +152,7 @@ def test_unknown_ids_and_malformed_lines_are_skipped_with_their_line_numbers(tmp
 
 
 def test_the_shipped_ifeval_file_reads_whole(repo):
-    path = repo.parent / "shared" / "data" / "ifeval_input_data.jsonl"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the IFEval prompts are not part of the repository)")
+    path = repo / "recipes" / "testsets" / "ifeval_input_data.jsonl"
     prompts, report = read_prompts(path, checkers())
     assert (len(prompts), report.skipped) == (541, [])
     assert sum(len(p.instruction_ids) for p in prompts) == 834

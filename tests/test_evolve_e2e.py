@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed_tasks.jsonl"
-ASSETS = Path(__file__).parent / "assets"
+SELF_INSTRUCT_SEEDS = Path(__file__).resolve().parents[1] / "recipes" / "seeds" / "self_instruct.jsonl"
 
 
 @pytest.mark.slow
@@ -20,10 +19,9 @@ def test_real_evolve_run_is_consistent(tmp_path):
     from wizardlite.records import DUPLICATE, ELIMINATED, KEPT, SEED, read_records
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    seeds = SHARED_SEEDS if SHARED_SEEDS.exists() else ASSETS / "seeds_small.jsonl"
     recipe = recipe_from_dict({
         "run": {"out": str(tmp_path / "run"), "seed": 1},
-        "seeds": {"path": str(seeds), "limit": 4},
+        "seeds": {"path": str(SELF_INSTRUCT_SEEDS), "limit": 4},
         "evolver": {"backend": "llamacpp", "model": "smollm2", "max_tokens": 96, "parallel": 4},
         "answerer": {"max_tokens": 96},
         "evolve": {"rounds": 2},

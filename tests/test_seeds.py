@@ -17,7 +17,7 @@ from wizardlite.recipe import SeedsConfig, recipe_from_dict
 from wizardlite.records import SEED, read_records, record_id
 
 ASSETS = Path(__file__).parent / "assets" / "seeds"
-SHARED_SEEDS = Path(__file__).parents[2] / "shared/data/seed_tasks.jsonl"
+SELF_INSTRUCT_SEEDS = Path(__file__).resolve().parents[1] / "recipes" / "seeds" / "self_instruct.jsonl"
 REPO = Path(__file__).parents[1]
 
 
@@ -162,12 +162,11 @@ def test_self_instruct_layout():
     assert fact.instruction == "Tell me a fun fact about octopuses."
 
 
-@pytest.mark.skipif(not SHARED_SEEDS.is_file(), reason="shared seed_tasks.jsonl not present")
-def test_shared_self_instruct_file_loads_as_is():
-    seeds, report = load_seeds(SeedsConfig(path=str(SHARED_SEEDS)))
+def test_shipped_self_instruct_file_loads_as_is():
+    seeds, report = load_seeds(SeedsConfig(path=str(SELF_INSTRUCT_SEEDS)))
     assert len(seeds) == 175
     assert report.skipped == []
-    rows = [json.loads(line) for line in SHARED_SEEDS.read_text().splitlines()]
+    rows = [json.loads(line) for line in SELF_INSTRUCT_SEEDS.read_text().splitlines()]
     for s, row in zip(seeds, rows, strict=True):
         inst = row["instances"][0]
         expected = row["instruction"].strip()
