@@ -1,54 +1,20 @@
-"""Does verified evolution help a model follow instructions? Four arms, one model, IFEval.
+"""Does verified evolution help a model follow instructions? One model, many arms, IFEval.
 
 Run as: just bench-ifeval-gain                    (every arm; resumable: run it again to continue)
         python benchmarks/ifeval_gain.py --arm verified
         python benchmarks/ifeval_gain.py --quick       (a tiny version of everything, to try the pipeline)
         python benchmarks/ifeval_gain.py --table       (only the table, from the arms evaluated so far)
+        python benchmarks/arms.py benchmarks/arms/ifeval_gain   (the arms, one line each)
 
-Every arm starts from the same seeds: the 175 Self-Instruct seeds in recipes/seeds/self_instruct.jsonl
+Every arm starts from the same seeds: the 175 Self-Instruct seeds (recipes/seeds/self_instruct.jsonl)
 plus the project's own (recipes/seeds/general.jsonl). The same model, SmolLM2-135M-Instruct,
-evolves, answers and is fine-tuned, with the same fine-tune settings ([finetune] of
-recipes/default.toml) in every arm:
+evolves, answers and is fine-tuned, with the fine-tune settings of recipes/default.toml unless
+the arm overrides them.
 
-    base      the embedded model, untouched (smollm2-q8_0: the shipped weights in the tuned GGUFs' type)
-    seeds     tuned on the seeds, answered by the model (no evolution)
-    paper     tuned on what recipes/default.toml (the paper's method) keeps
-    verified  tuned on what recipes/verified.toml keeps
-    equal     the larger of paper and verified, subsampled to the size of the other, tuned
-
-and the settings tried on the way to the goal (VARIANTS): a verified run with recipe overrides,
-or another arm's training set (verified's unless a variant names another) tuned with other
-fine-tune settings:
-
-    verified-repair-x3   verify.repair (an answer that fails only on a pure format is repaired by
-                         code) and three times the weight on verifiable_constraints (9 of 15)
-    verified-repair      verify.repair alone (separates it from the weight change of -x3)
-    verified-lr5e-5      verified's training set, learning rate 5e-5 instead of 2e-4 (moves the
-                         base less); the other arms keep 2e-4, so only its row against base is fair
-    x3-ifd               verified-repair-x3's run, then IFD selection as Cherry LLM does it: the half
-                         of the kept records with the highest IFD below 1 (the instruction helps
-                         the base model predict the answer, but least). It starts from a copy of
-                         x3's journal, which is the same run, since selection comes after evolution.
-                         (IFD >= 1 alone leaves nothing out here: the scorer is the model that
-                         answered, and no record of x3's 210 scored above 0.95.)
-    x3-r8                verified-repair-x3's run carried on to 8 rounds (from a copy of its
-                         journal: its first four rounds are x3's), so more and deeper rows with
-                         checked constraints
-    r8-epochs4           x3-r8's training set, 4 epochs instead of 2 (twice the passes over its
-                         rows with checked constraints)
-    r8-rank64            r8-epochs4 with LoRA rank 64 (alpha 128) instead of 16 (alpha 32): four times
-                         the adapter's capacity, alpha/rank kept at 2
-    r8-rank128           the same with rank 128 (alpha 256)
-    r8-rank128-s2        r8-rank128 with fine-tune seed 2 instead of 3407: a repeat that did not
-                         choose the setting
-    r8-rank128-s3        the same repeat with fine-tune seed 3
-    r8-rank128-s4        and with seed 4: the last seed run; the setting's mean is over all four
-    r8-rank128-avg       one model, the mean of those four fine-tunes' updates (`wizardlite average`,
-                         a uniform model soup): does averaging the seeds keep their mean gain or more?
-    r8-rank256           r8-rank128 with rank 256 (alpha 512): 78M adapter weights against the
-                         106M of the projections they adapt (rank 128: 39M)
-    seeds-rank128        seeds' training set tuned as r8-rank128 is (4 epochs, rank 128): the goal's
-    paper-rank128        "beats seeds" with the same fine-tune settings in both arms; paper's likewise
+The arms are data: one TOML file each in benchmarks/arms/ifeval_gain/ (format: benchmarks/arms.py),
+saying how the arm's rows are made (none, the answered seeds, its own evolve run with recipe
+overrides, an equal-size cut of two arms, or another arm's rows) and how its model is tuned
+(fine-tune overrides, or the mean of other arms' fine-tunes). Adding an arm is adding a file.
 
 Every training set is decontaminated against the evaluation prompts; every model answers all 541
 IFEval prompts with `wizardlite eval`. Each step is skipped when its output exists, and each
@@ -69,9 +35,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from arms import Arm, load_arms
 
 from wizardlite.io import atomic_write_text
 
@@ -83,77 +50,27 @@ RESULTS = ROOT / "benchmarks" / "results"
 BASE_MODEL = "smollm2-q8_0"
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A setting tried for the verified arm: `--set` overrides of recipes/verified.toml for its own
-    evolve run (`evolve`), or, without one, a fine-tune of the arm `data`'s training set; `finetune`
-    overrides the fine-tune either way. `start_from`: the evolve run first copies that arm's
-    finished journal (for a change that comes after evolution, such as selection). `average`: the
-    arm is no fine-tune of its own but the mean of these arms' fine-tunes (`wizardlite average`);
-    `finetune` then says how they were tuned."""
-
-    evolve: tuple[str, ...] = ()
-    finetune: tuple[str, ...] = ()
-    data: str = "verified"
-    start_from: str | None = None
-    average: tuple[str, ...] = ()
-
-
-X3 = ("verify.repair=true", "evolve.operations.verifiable_constraints=9")
-RANK128 = ("finetune.epochs=4", "finetune.rank=128", "finetune.alpha=256")
-VARIANTS: dict[str, Variant] = {
-    "verified-repair-x3": Variant(evolve=X3),
-    "verified-repair": Variant(evolve=("verify.repair=true",)),
-    "verified-lr5e-5": Variant(finetune=("finetune.learning_rate=5e-5",)),
-    "x3-ifd": Variant(evolve=(*X3, "select.ifd=true", "select.top_fraction=0.5"), start_from="verified-repair-x3"),
-    "x3-r8": Variant(evolve=(*X3, "evolve.rounds=8"), start_from="verified-repair-x3"),
-    "r8-epochs4": Variant(finetune=("finetune.epochs=4",), data="x3-r8"),
-    "r8-rank64": Variant(finetune=("finetune.epochs=4", "finetune.rank=64", "finetune.alpha=128"), data="x3-r8"),
-    "r8-rank128": Variant(finetune=RANK128, data="x3-r8"),
-    # r8-rank128 again with another fine-tune seed (init, batch order, held-out split): a run that
-    # did not choose the setting, to confirm or not its +5 points
-    "r8-rank128-s2": Variant(finetune=(*RANK128, "finetune.seed=2"), data="x3-r8"),
-    "r8-rank128-s3": Variant(finetune=(*RANK128, "finetune.seed=3"), data="x3-r8"),
-    "r8-rank128-s4": Variant(finetune=(*RANK128, "finetune.seed=4"), data="x3-r8"),
-    # the four seeds' fine-tunes as one model: chosen before the fourth seed was evaluated
-    "r8-rank128-avg": Variant(finetune=RANK128, data="x3-r8",
-                              average=("r8-rank128", "r8-rank128-s2", "r8-rank128-s3", "r8-rank128-s4")),
-    "r8-rank256": Variant(finetune=("finetune.epochs=4", "finetune.rank=256", "finetune.alpha=512"), data="x3-r8"),
-    # the goal's other comparison, tuned the same way: seeds' and paper's rows with rank128's settings
-    "seeds-rank128": Variant(finetune=RANK128, data="seeds"),
-    "paper-rank128": Variant(finetune=RANK128, data="paper"),
-}
+ARM_SPECS: dict[str, Arm] = load_arms(ROOT / "benchmarks" / "arms" / "ifeval_gain")
+ARMS = tuple(ARM_SPECS)
 # what an evolve run resumes from: its journal and the files beside it
 JOURNAL_FILES = ("records.jsonl", "runlog.jsonl", "recipe.resolved.json", "dedup_index.f32", "dedup_index.ids")
-ARMS = ("base", "seeds", "paper", "verified", "equal", *VARIANTS)
-
-
-def ft_setting(arm: str) -> frozenset[str]:
-    """An arm's fine-tune overrides, leaving out the seed: arms with equal settings were tuned alike."""
-    v = VARIANTS.get(arm)
-    return frozenset(o for o in (v.finetune if v else ()) if not o.startswith("finetune.seed="))
 
 
 def seeds_like(arm: str) -> str | None:
     """The arm tuned on the answered seeds with `arm`'s fine-tune settings (the goal's fair "beats
     seeds"), if there is one."""
-    return next((a for a in ARMS if data_arm(a) == "seeds" and ft_setting(a) == ft_setting(arm)), None)
+    setting = ARM_SPECS[arm].ft_setting
+    return next((a for a in ARMS if data_arm(a) == "seeds" and ARM_SPECS[a].ft_setting == setting), None)
 
 
 def data_arm(arm: str) -> str:
-    """The arm whose training set `arm` is tuned on: its own, or a fine-tune-only variant's `data`."""
-    v = VARIANTS.get(arm)
-    return v.data if v and not v.evolve else arm
-
-
-def evolve_overrides(arm: str) -> tuple[str, ...]:
-    """The recipe overrides of an arm's evolve run (none for the arms that are not variants)."""
-    return VARIANTS[arm].evolve if arm in VARIANTS else ()
+    """The arm whose training set `arm` is tuned on: its own, or the arm its file names."""
+    return ARM_SPECS[arm].data_arm
 
 
 def average_of(arm: str) -> tuple[str, ...]:
     """The arms whose fine-tunes `arm` averages (none for an arm that is its own fine-tune)."""
-    return VARIANTS[arm].average if arm in VARIANTS else ()
+    return ARM_SPECS[arm].average
 
 
 def set_flags(overrides: tuple[str, ...]) -> list[str]:
@@ -201,31 +118,34 @@ class Experiment:
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         return path
 
-    def evolve(self, arm: str, recipe: str, overrides: tuple[str, ...] = ()) -> Path:
-        out = self.work / arm
+    def evolve(self, arm: str) -> Path:
+        """An arm's own evolve run (data = "evolve"): its recipe with its overrides."""
+        spec, out = ARM_SPECS[arm], self.work / arm
         if not (out / "data" / "train.jsonl").is_file():
-            start = VARIANTS[arm].start_from if arm in VARIANTS else None
+            start = spec.start_from
             if start and not (out / "records.jsonl").is_file():
                 # a run that differs only after evolution (selection) resumes a copy of the finished one
-                self.evolve(start, recipe, evolve_overrides(start))
+                self.evolve(start)
                 out.mkdir(parents=True, exist_ok=True)
                 for name in JOURNAL_FILES:
                     if (self.work / start / name).is_file():
                         shutil.copyfile(self.work / start / name, out / name)
-            wl("evolve", "--recipe", recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
-               *self.evolve_extra, *self.decon, *set_flags(overrides), log=out / "log.txt")
+            wl("evolve", "--recipe", spec.recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
+               *self.evolve_extra, *self.decon, *set_flags(spec.evolve), log=out / "log.txt")
         return out / "data" / "train.jsonl"
 
     def training_set(self, arm: str) -> Path:
-        """The rows an arm that has its own training set is tuned on (see data_arm)."""
-        if arm == "seeds":
+        """The rows an arm that makes its own training set is tuned on (see data_arm)."""
+        spec = ARM_SPECS[arm]
+        if spec.data == "answered-seeds":
             return self.answered_seeds()
-        if arm == "equal":
-            for a in ("paper", "verified"):
+        if spec.data == "equal":
+            for a in spec.equal_of:
                 self.training_set(a)
-            return self.equal_data()
-        recipe = "recipes/default.toml" if arm == "paper" else "recipes/verified.toml"
-        return self.evolve(arm, recipe, evolve_overrides(arm))
+            return self.equal_data(arm, spec.equal_of)
+        if spec.data == "evolve":
+            return self.evolve(arm)
+        raise ValueError(f"{arm} makes no training set of its own (data = {spec.data!r})")
 
     def answered_seeds(self) -> Path:
         """The seeds answered by the model: an evolve run with no evolution at all would be the
@@ -261,12 +181,12 @@ class Experiment:
         out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         return out
 
-    def equal_data(self) -> Path:
-        """The larger of paper and verified, cut at random (fixed seed) to the other's size."""
-        out = self.work / "equal" / "data" / "train.jsonl"
+    def equal_data(self, arm: str, of: tuple[str, ...]) -> Path:
+        """The larger of two arms' training sets, cut at random (fixed seed) to the other's size."""
+        out = self.work / arm / "data" / "train.jsonl"
         if out.is_file():
             return out
-        sets = {a: (self.work / a / "data" / "train.jsonl").read_text().splitlines() for a in ("paper", "verified")}
+        sets = {a: (self.work / a / "data" / "train.jsonl").read_text().splitlines() for a in of}
         small = min(len(v) for v in sets.values())
         big = max(sets, key=lambda a: len(sets[a]))
         rows = random.Random(0).sample(sets[big], small)
@@ -300,15 +220,15 @@ class Experiment:
     def run(self, arm: str) -> None:
         t0 = time.time()
         print(f"[{arm}]", flush=True)
-        if arm == "base":
-            self.evaluate("base", BASE_MODEL)
-        elif average_of(arm):
-            members = [self.finetune(a, self.training_set(data_arm(a)), VARIANTS[a].finetune).parent
-                       for a in average_of(arm)]
+        spec = ARM_SPECS[arm]
+        if spec.data == "none":
+            self.evaluate(arm, BASE_MODEL)
+        elif spec.average:
+            members = [self.finetune(a, self.training_set(data_arm(a)), ARM_SPECS[a].finetune).parent
+                       for a in spec.average]
             self.evaluate(arm, str(self.average(arm, members)))
         else:
-            ft = VARIANTS[arm].finetune if arm in VARIANTS else ()
-            self.evaluate(arm, str(self.finetune(arm, self.training_set(data_arm(arm)), ft)))
+            self.evaluate(arm, str(self.finetune(arm, self.training_set(data_arm(arm)), spec.finetune)))
         # wall seconds per arm, summed over sessions (a resumed arm adds its new time)
         # read just before writing: another driver running another arm may have written since
         timings = self.timings
@@ -407,7 +327,7 @@ def repeats(evaluated: Iterable[str]) -> list[tuple[str, ...]]:
     groups: dict[tuple[str, frozenset[str]], list[str]] = {}
     for arm in evaluated:
         if arm != "base" and not average_of(arm):
-            groups.setdefault((data_arm(arm), ft_setting(arm)), []).append(arm)
+            groups.setdefault((data_arm(arm), ARM_SPECS[arm].ft_setting), []).append(arm)
     return [tuple(g) for g in groups.values() if len(g) > 1]
 
 
