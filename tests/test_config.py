@@ -1,24 +1,140 @@
+"""Recipes: every shipped one validates against every registry, and a typo in one would fail here;
+unknown keys, bad values and overrides are reported by name."""
+
+import re
 from pathlib import Path
 
 import pytest
 
-from wizardlite.errors import ConfigError
+from wizardlite.cli import load as load_as_the_cli_does
+from wizardlite.errors import ConfigError, ModelError
 from wizardlite.recipe import load_recipe, recipe_from_dict
+from wizardlite.tools.recipes import read_header, shipped
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
 
 def test_there_are_recipes():
-    assert len(RECIPES) >= 3
+    assert len(RECIPES) >= 4
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
-def test_every_shipped_recipe_parses_and_validates(path):
-    recipe = load_recipe(path)
+def test_every_shipped_recipe_validates_against_every_registry(path):
+    # what every command runs: the recipe's own checks, then the backends' and the evolve stage's
+    # registries (backends, operations, constraint types)
+    recipe = load_as_the_cli_does(path, [], {})
     assert recipe.evolve.rounds >= 1
     assert recipe.evolve.operations
-    # every recipe opens with a comment that shows the command running it
-    assert path.read_text().lstrip().startswith("# Run as:")
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_file_a_shipped_recipe_names_is_in_the_repository(path, monkeypatch):
+    monkeypatch.chdir(REPO)  # recipes name files from the root of the clone, as `just` runs them
+    recipe = load_recipe(path)
+    named = [recipe.seeds.path, recipe.judge.testset, *recipe.decontaminate.files]
+    named += [recipe.eval.data] if recipe.eval.data else []
+    assert [f for f in named if not Path(f).is_file()] == []
+    assert not any(Path(f).is_absolute() or f.startswith("..") for f in named)  # a clone has nothing beside it
+
+
+# ---------------------------------------------------------------------------- a typo fails
+
+# Each mutation: the text it changes in a recipe (a regex with one group, the name), and the
+# misspelt name the error must quote.
+TYPOS = {
+    "operation": (r"operations = \{ ?(\w+) =", lambda name: name + "x"),
+    "backend": (r'backend = "(\w+)"', lambda name: name[:-1]),
+    "constraint type": (r"(\[verify\])", lambda _: '[verify]\ntypes = ["punctuation:no_comas"]'),
+}
+CASES = [(p, kind) for p in RECIPES for kind, (pattern, _) in TYPOS.items() if re.search(pattern, p.read_text())]
+
+
+def test_every_kind_of_typo_is_tried_on_some_shipped_recipe():
+    assert {kind for _, kind in CASES} == set(TYPOS)
+
+
+@pytest.mark.parametrize("path, kind", CASES, ids=lambda x: x.name if isinstance(x, Path) else x)
+def test_a_typo_in_a_shipped_recipe_fails_validation(path, kind, tmp_path):
+    pattern, misspell = TYPOS[kind]
+    text = path.read_text()
+    m = re.search(pattern, text)
+    assert m is not None
+    wrong = misspell(m.group(1))
+    copy = tmp_path / path.name
+    copy.write_text(text[:m.start(1)] + wrong + text[m.end(1):])
+    with pytest.raises(ConfigError) as e:
+        load_as_the_cli_does(copy, [], {})
+    quoted = "punctuation:no_comas" if kind == "constraint type" else wrong
+    assert f"'{quoted}'" in str(e.value)
+
+
+# ---------------------------------------------------------------------------- the fine-tune base
+
+
+def test_a_misspelt_finetune_base_is_refused_by_name():
+    from wizardlite.gguf.to_hf import base_folder
+
+    with pytest.raises(ModelError, match="unknown model 'smollm3'"):
+        base_folder("smollm3")
+
+
+@pytest.mark.slow
+def test_every_shipped_base_is_an_architecture_the_export_writes(monkeypatch):
+    from wizardlite.gguf import convert
+    from wizardlite.gguf.to_hf import base_folder
+
+    monkeypatch.chdir(REPO)  # the converted base is cached in models/hf, as for a user
+    bases = {load_recipe(p).finetune.base for p in RECIPES}
+    for base in sorted(bases):
+        folder = base_folder(base)
+        convert.check_architecture(folder)  # raises unless llama.cpp's converter writes it
+        assert convert.architecture_of(folder) in convert.architectures()
+
+
+# ---------------------------------------------------------------------------- headers
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_shipped_recipe_has_a_header_with_its_command_and_purpose(path):
+    h = read_header(path)
+    assert h.command.startswith(("wizardlite ", "just "))
+    assert f"recipes/{path.name}" in path.read_text().split("\n\n")[0]  # the header says how to run this file
+    assert 20 <= len(h.purpose) <= 100 and h.purpose.endswith(".")
+
+
+def test_the_listing_reads_every_recipe_and_the_command_shows_them():
+    from typer.testing import CliRunner
+
+    from wizardlite.cli import app
+
+    assert [h.path for h in shipped(REPO / "recipes")] == RECIPES
+    res = CliRunner().invoke(app, ["recipes", "--dir", str(REPO / "recipes")], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    for h in shipped(REPO / "recipes"):
+        assert h.path.stem in res.output and h.purpose in res.output and h.command in res.output
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[run]\nseed = 1\n", "opens with '# Run as: "),
+    ("# Run as:\n#\n# Purpose.\n", "opens with '# Run as: "),
+    ("# Run as: wizardlite evolve\n# Purpose right away.\n", "a line '#' and then"),
+    ("# Run as: wizardlite evolve\n#\n#\n# Purpose after two.\n", "a line '#' and then"),
+    ("# Run as: wizardlite evolve\n#\n# A purpose\n# on two lines.\n", "the purpose is one line"),
+])
+def test_a_header_out_of_shape_says_what_is_missing(tmp_path, text, problem):
+    p = tmp_path / "r.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        read_header(p)
+
+
+def test_a_header_reads_past_the_commands_continuation(tmp_path):
+    p = tmp_path / "r.toml"
+    p.write_text("# Run as: just evolve\n#   (= wizardlite evolve --recipe r.toml)\n#\n# What for.\n#\n"
+                 "# More.\n\n[evolve]\nrounds = 1\n# not the header\n")
+    h = read_header(p)
+    assert (h.command, h.purpose) == ("just evolve", "What for.")
 
 
 def test_unknown_keys_are_reported_together_with_their_names():

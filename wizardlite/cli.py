@@ -262,6 +262,25 @@ def doctor() -> None:
     report(Console())
 
 
+@app.command()
+@friendly
+def recipes(
+    folder: Annotated[Path, typer.Option("--dir", help="the folder of recipes")] = Path("recipes"),
+) -> None:
+    """List the shipped recipes: what each is for and the command that runs it."""
+    from rich.table import Table
+
+    from wizardlite.tools.recipes import shipped
+
+    table = Table(title=f"recipes in {folder}/")
+    table.add_column("recipe", no_wrap=True)
+    table.add_column("what for")
+    table.add_column("run as", overflow="fold")  # a command cut to "…" cannot be copied
+    for h in shipped(folder):
+        table.add_row(h.path.stem, h.purpose, h.command)
+    Console().print(table)
+
+
 # ---------------------------------------------------------------------------- view
 
 

@@ -44,9 +44,13 @@ RESUMABLE_CHANGES = ("output", "finetune", "judge", "judge_model", "eval", "sele
 
 
 def check_recipe(recipe: Recipe) -> list[str]:
-    """The names the evolve stage owns: operations must be in the registry."""
+    """The names the evolve stage owns: operations and constraint types must be in their registries."""
+    from wizardlite.constraints import TYPES
+
     return [f"evolve.operations: unknown operation '{op}' (known: {', '.join(OPERATIONS)})"
-            for op in recipe.evolve.operations if op not in OPERATIONS]
+            for op in recipe.evolve.operations if op not in OPERATIONS] + [
+        f"verify.types: unknown constraint type '{t}' (`wizardlite constraints` lists them)"
+        for t in recipe.verify.types if t not in TYPES]
 
 
 # ---------------------------------------------------------------------------- the run
