@@ -66,7 +66,7 @@ def test_export_has_every_record_with_its_parent_links(small_run, tmp_path):
         assert row["depth"] == (0 if r.parent_id is None else got[r.parent_id]["depth"] + 1)
     assert {r.status for r in recs} >= {SEED, ELIMINATED}
     # full-text search on instructions and responses
-    word = recs[-1].instruction.split()[0]
+    word = re.findall(r"\w+", recs[-1].instruction)[0]  # a bare word: FTS5 reads punctuation as syntax
     hits = rows(tmp_path / "run.db", "SELECT rowid FROM records_fts WHERE records_fts MATCH ?", word)
     assert got[recs[-1].id]["line"] and len(hits) >= 1
 
@@ -278,3 +278,96 @@ def test_export_command_and_a_taken_port(small_run, tmp_path):
         s.listen()
         with pytest.raises(ConfigError, match="in use"):
             pick_port(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------- verification on a record's page
+
+NO_COMMA, WORDS = "punctuation:no_comma", "length_constraints:number_words"
+CONSTRAINTS = {"instruction_id_list": [NO_COMMA, WORDS], "kwargs": [{}, {"relation": "at least", "num_words": 5}],
+               "phrases": ["Do not use any commas.", "Write at least 5 words."]}
+
+
+def attempt(text: str, verdicts: list[bool], finish: str = "stop", **more: object) -> dict[str, object]:
+    return {"seed": 1, "finish": finish, "text": text, "verdicts": verdicts, **more}
+
+
+# (name, status, reason, response, attempts) as verified evolution writes them (wizardlite/evolve/step.py)
+VERIFIED = [
+    ("second", "kept", "", "Rivers carry rain back to the sea.",
+     [attempt("Rivers, lakes.", [False, False]), attempt("Rivers carry rain back to the sea.", [True, True])]),
+    ("repaired", "kept", "", "Rivers carry rain back to the sea",
+     [attempt("Rivers carry rain, back to the sea", [False, True], repaired="Rivers carry rain back to the sea",
+              repaired_verdicts=[True, True])]),
+    ("failed", "eliminated", "constraint_failed", "Rivers.",
+     [attempt("Rivers.", [True, False]), attempt("Rivers carry rain back to the", [True, True], finish="length")]),
+]
+
+
+def verified_run(root: Path) -> tuple[Path, dict[str, str]]:
+    """A journal with a seed and one constrained child per case of VERIFIED; their ids by name."""
+    from wizardlite.records import Record, record_id
+
+    seed_text = "Write about rivers."
+    sid = record_id(None, 0, "seed", seed_text)
+    recs = [Record(id=sid, parent_id=None, root_id=sid, round=0, operation="seed", instruction=seed_text)]
+    ids = {}
+    for name, status, reason, response, attempts in VERIFIED:
+        text = f"{seed_text} ({name}) Do not use any commas. Write at least 5 words."
+        ids[name] = record_id(sid, 1, "verifiable_constraints", text)
+        recs.append(Record(id=ids[name], parent_id=sid, root_id=sid, round=1, operation="verifiable_constraints",
+                           instruction=text, response=response, status=status, reason=reason,
+                           generation={"attempts": attempts}, constraints=CONSTRAINTS))
+    root.mkdir(parents=True)
+    (root / "records.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in recs))
+    return root, ids
+
+
+def test_verification_says_which_answer_was_kept_and_why_the_others_were_not():
+    from wizardlite.view.plugin import verification
+
+    got = {name: verification(json.dumps(CONSTRAINTS), json.dumps({"attempts": attempts}))
+           for name, _, _, _, attempts in VERIFIED}
+    second, fixed, failed = got["second"], got["repaired"], got["failed"]
+    assert verification("{}", json.dumps({"attempts": VERIFIED[0][4]})) is None  # no constraints, no section
+    assert [c["id"] for c in second["constraints"]] == [NO_COMMA, WORDS]
+    assert second["constraints"][1]["asked"] == "Write at least 5 words."
+    assert second["constraints"][1]["args"] == "relation='at least', num_words=5"
+    # a verdict per constraint per answer, in the table's layout (constraint rows, answer columns)
+    assert [[cell["ok"] for cell in c["cells"]] for c in second["constraints"]] == [[False, True], [False, True]]
+    assert [a["kept"] for a in second["answers"]] == [False, True] and not second["repaired"]
+    assert second["outcome"] == "answer 2 of 2 passed every checker as written"
+    assert second["answers"][0]["why"] == f"failed {NO_COMMA}; {WORDS} (relation='at least', num_words=5)"
+    # repaired: the verdict as written and after the repair, and what the repair changed
+    assert fixed["repaired"] and fixed["answers"][0]["kept"]
+    assert [(c["cells"][0]["ok"], c["cells"][0]["repaired_ok"]) for c in fixed["constraints"]] == \
+           [(False, True), (True, True)]
+    assert "<del>,</del>" in fixed["answers"][0]["repair_diff"]
+    assert "repaired" in fixed["outcome"]
+    # failed: nothing kept; one answer fails a checker, the other passes but was cut off
+    assert not any(a["kept"] for a in failed["answers"])
+    assert failed["outcome"] == "none of the 2 answers passed every checker"
+    assert failed["answers"][0]["why"] == f"failed {WORDS} (relation='at least', num_words=5)"
+    assert "cut off at the token limit" in failed["answers"][1]["why"]
+
+
+def test_the_record_page_shows_the_verdicts_the_kept_answer_and_the_repair(tmp_path):
+    from wizardlite.view.serve import datasette
+
+    run, ids = verified_run(tmp_path / "run")
+    ds = datasette(export(run, tmp_path / "run.db").path, "runs/x")
+    pages = {name: get(ds, f"/run/records/{rid}") for name, rid in ids.items()}
+    for name, page in pages.items():
+        table = page.split('id="verification"', 1)[1]
+        assert table.count('<tr class="constraint">') == 2 and "Write at least 5 words." in table, name
+    second = pages["second"].split('id="verification"', 1)[1]
+    assert "answer 2 of 2 passed every checker as written" in second and "answer 2 (kept)" in second
+    assert re.findall(r'<td class="(\w+)">', second)[:4] == ["fail", "pass", "fail", "pass"]
+    fixed = pages["repaired"].split('id="verification"', 1)[1]
+    assert '<td class="fixed">fail, repaired: pass</td>' in fixed and "kept once code repaired its format" in fixed
+    assert "<del>,</del>" in fixed
+    failed = pages["failed"].split('id="verification"', 1)[1]
+    assert '<span class="reason">constraint_failed</span>' in failed and "(kept)" not in failed
+    assert f"failed {WORDS} (relation=&#39;at least&#39;, num_words=5)" in failed
+    assert "cut off at the token limit" in failed
+    (seed,) = rows(tmp_path / "run.db", "SELECT id FROM records WHERE parent_id IS NULL")[0]
+    assert 'id="verification"' not in get(ds, f"/run/records/{seed}")  # no constraints, no such section
