@@ -142,6 +142,8 @@ def fake_recipe(tmp_path: Path, **extra):
             "evolver": {"backend": "fake"},
             "evolve": {"rounds": 3, "chunk_size": 4},
             "dedup": {"near": False},
+            # the fake backend's answers are not about their instructions; test_relevance.py tests the rule
+            "eliminate": {"off_topic": False},
             "output": {"formats": ["messages", "alpaca", "sharegpt"]}}
     for k, v in extra.items():
         data.setdefault(k, {}).update(v)

@@ -109,7 +109,9 @@ def fake_recipe(tmp_path: Path, **extra):
             "seeds": {"path": str(ASSETS / "seeds_small.jsonl")},
             "evolver": {"backend": "fake"},
             "evolve": {"rounds": 3, "chunk_size": 4},
-            "dedup": {"threshold": 0.8}}
+            "dedup": {"threshold": 0.8},
+            # the fake backend's answers are not about their instructions; test_relevance.py tests the rule
+            "eliminate": {"off_topic": False}}
     for k, v in extra.items():
         data.setdefault(k, {}).update(v)
     return recipe_from_dict(data)

@@ -134,6 +134,13 @@ class EliminateConfig:
     truncated: bool = True  # beyond the paper: evolver or answer cut off at the token limit
     sorry_max_words: int = 80
     extra_markers: tuple[str, ...] = ()  # more phrases that betray a copied prompt
+    # beyond the paper: an answer whose embedding is far from its instruction's (evolve/relevance.py)
+    off_topic: bool = True
+    min_relevance: float = 0.1  # cosine below which an answer is off topic (set on human answers)
+    relevance_min_words: int = 8  # shorter answers (labels, numbers) are not judged
+
+    def check(self) -> list[str]:
+        return [] if -1.0 <= self.min_relevance <= 1.0 else ["eliminate.min_relevance must be in [-1, 1]"]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from wizardlite.backends import Callback, GenRequest, GenResult
 from wizardlite.backends.base import Feed
 from wizardlite.evolve.decontam import Decontaminator
 from wizardlite.evolve.dedup import Deduper
+from wizardlite.evolve.relevance import relevance
 from wizardlite.evolve.step import Item, Models, _record, answered, check_records, evolved, first_asks, start
 from wizardlite.recipe import Recipe
 from wizardlite.records import KEPT, Record
@@ -45,6 +46,7 @@ class Pipeline:
                  decontam: Decontaminator | None = None):
         self.heads, self.tasks = list(heads), list(tasks)
         self.decontam = decontam
+        self.relevance = relevance(recipe.eliminate, lambda: deduper.embedder)
         self.recipe, self.models, self.deduper = recipe, models, deduper
         self.commit, self.on_result = commit, on_result
         self.gens = {"evolver": models.evolver}
@@ -151,7 +153,7 @@ class Pipeline:
         if n and (due or starving):
             span = range(self.committed, self.run_end)
             records = [self.ready.pop(p) for p in span]
-            check_records(records, self.deduper, self.decontam)
+            check_records(records, self.deduper, self.decontam, self.relevance)
             self.commit(records)
             for p, rec in zip(span, records, strict=True):
                 lineage = self.tasks[p][1]

@@ -18,6 +18,7 @@ from wizardlite.backends import STOP, Generator, GenRequest, GenResult, Sampling
 from wizardlite.evolve.decontam import Decontaminator
 from wizardlite.evolve.dedup import Deduper
 from wizardlite.evolve.operations import OPERATIONS, build_prompt, clean_evolved
+from wizardlite.evolve.relevance import Relevance
 from wizardlite.evolve.rules import (
     BACKEND_ERROR,
     check_answer,
@@ -244,12 +245,15 @@ def _dedup(records: list[Record], deduper: Deduper) -> None:
             rec.status, rec.reason, rec.duplicate_of = DUPLICATE, "duplicate", dup_of
 
 
-def check_records(records: list[Record], deduper: Deduper, decontam: Decontaminator | None = None) -> None:
-    """The checks that depend on the records before them, run in journal order just before the
-    records are journaled: decontamination (a contaminated record never joins the dedup index),
-    then dedup."""
+def check_records(records: list[Record], deduper: Deduper, decontam: Decontaminator | None = None,
+                  relevance: Relevance | None = None) -> None:
+    """The checks run on a batch of finished records just before they are journaled, in journal
+    order: decontamination, then off-topic answers (so neither kind of record joins the dedup
+    index), then dedup, which depends on the records before."""
     if decontam is not None:
         decontam.mark(records)
+    if relevance is not None:
+        relevance.mark(records)
     _dedup(records, deduper)
 
 
