@@ -11,7 +11,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # llama.cpp's OpenMP threads spin-wait at each barrier; on a busy 2-core machine a descheduled
-# partner turns a 20 ms decode step into ~500 ms (measured, see benchmarks/README.md).
+# partner turns a 20 ms decode step into ~500 ms (measured, see benchmarks/notes/generate.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]
