@@ -47,6 +47,14 @@ bench *ARGS:
 bench-finetune *ARGS:
     HF_HUB_OFFLINE=1 python benchmarks/bench_finetune.py {{ARGS}}
 
+# the wheels `gpu-check` needs on a CUDA machine without a registry, in pieces of at most 60 MiB (needs PyPI)
+gpu-wheels DIR *ARGS:
+    python benchmarks/gpu_wheels.py {{DIR}} {{ARGS}}
+
+# one GPU: Unsloth QLoRA vs the qlora engine, tokens/s, peak VRAM, loss, export + parity (`--dry-run`: no GPU)
+gpu-check *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/gpu_check.py {{ARGS}}
+
 # IFEval on the embedded model (541 prompts, resumable), verdicts cross-checked with the reference scorer
 bench-ifeval *ARGS:
     HF_HUB_OFFLINE=1 python benchmarks/bench_ifeval.py --data {{ifeval}} {{ARGS}}
