@@ -111,7 +111,7 @@ def finetune(
                                              "default: run.out")] = None,
     base: Annotated[str | None, typer.Option(help="base model: a name from `wizardlite models`, an HF folder, or a .gguf")] = None,
     out: Annotated[str | None, typer.Option(help="output folder; default <run.out>/ft")] = None,
-    engine: Annotated[str | None, typer.Option(help="auto | cpu | unsloth")] = None,
+    engine: Annotated[str | None, typer.Option(help="auto | cpu | qlora | unsloth")] = None,
     max_steps: Annotated[int | None, typer.Option(help="stop after N optimizer steps (overrides epochs)")] = None,
     sets: SetOpt = None,
 ) -> None:

@@ -173,7 +173,10 @@ GGUF_TYPES = ("f16", "q8_0", "q4_k_m", "q5_k_m")  # F16 from llama.cpp's convert
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    engine: str = "auto"  # auto | cpu | unsloth
+    # auto | cpu | qlora | unsloth: every engine trains through TRL's SFTTrainer; they differ in how the
+    # model is loaded (wizardlite/finetune/engine.py). auto: unsloth on a CUDA GPU when it imports, else
+    # qlora on a CUDA GPU, else cpu
+    engine: str = "auto"
     base: str = "smollm2"  # a name from `wizardlite models`, an HF folder, or a .gguf
     data: str = ""  # default: the evolve run folder's training set
     out: str = ""  # default: <run.out>/ft
@@ -198,20 +201,31 @@ class FinetuneConfig:
     # eval loss on a small set is not one or two conversations' noise
     eval_min: int = 8
     loss_on: str = "responses"  # responses | all
-    load_in_4bit: bool = True  # unsloth engine: QLoRA
-    gradient_checkpointing: bool = True  # unsloth engine
+    load_in_4bit: bool = True  # unsloth engine: a 4-bit base (QLoRA); false: LoRA on a 16-bit base
+    # auto | fp32 | bf16 | fp16: the weights and autocast of training; auto is bf16 on a GPU that has it
+    # (else fp16) and fp32 on the CPU (bf16 autocast there was 20x slower on a CPU without bf16 arithmetic)
+    precision: str = "auto"
+    # unset: on with a GPU (memory is what limits there), off on the CPU, where it runs every layer's
+    # forward twice (1.6x slower) and LoRA's activations fit in RAM
+    gradient_checkpointing: bool | None = None
     save_every: int = 50  # steps between checkpoints
     log_every: int = 1
     seed: int = 3407
     export: tuple[str, ...] = ("adapter", "merged", "gguf")
     # f16 | q8_0 | q4_k_m | q5_k_m; the first is written as model.gguf, the others as model.<type>.gguf
     gguf_types: tuple[str, ...] = ("q8_0",)
-    merged_dtype: str = "bf16"  # bf16 | f16 | f32: weights saved in merged/ (the cpu engine writes the GGUF from fp32)
+    # bf16 | f16 | f32: weights saved in merged/; the merge itself is in fp32 where the base fits in RAM, and
+    # the GGUF is written from it (or from merged/ when that is f16 or f32), so it is rounded once
+    merged_dtype: str = "bf16"
 
     def check(self) -> list[str]:
         errs = []
-        if self.engine not in ("auto", "cpu", "unsloth"):
-            errs.append(f"finetune.engine: '{self.engine}' is not one of auto, cpu, unsloth")
+        if self.engine not in ("auto", "cpu", "qlora", "unsloth"):
+            errs.append(f"finetune.engine: '{self.engine}' is not one of auto, cpu, qlora, unsloth")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            errs.append(f"finetune.precision: '{self.precision}' is not one of auto, fp32, bf16, fp16")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            errs.append("finetune.warmup_ratio must be in [0, 1)")
         if self.loss_on not in ("responses", "all"):
             errs.append(f"finetune.loss_on: '{self.loss_on}' is not one of responses, all")
         if not 0.0 <= self.eval_fraction < 1.0:
@@ -228,7 +242,7 @@ class FinetuneConfig:
         for e in self.export:
             if e not in ("adapter", "merged", "gguf"):
                 errs.append(f"finetune.export: '{e}' is not one of adapter, merged, gguf")
-        for k in ("rank", "alpha", "batch_size", "grad_accum", "max_length"):
+        for k in ("rank", "alpha", "batch_size", "grad_accum", "max_length", "save_every", "log_every"):
             if getattr(self, k) < 1:
                 errs.append(f"finetune.{k} must be >= 1")
         return errs

@@ -3,12 +3,14 @@ GGUF out.
 
 Run as: wizardlite finetune --recipe recipes/default.toml   (or: just finetune)
 
-Steps: pick the engine (Unsloth on an NVIDIA GPU when installed, else the CPU engine; engine.py),
-turn the base into a plain HF folder (wizardlite.gguf.to_hf), render the data with the base's
-chat template (data.py), train (cpu.py or unsloth.py), then write (export.py) adapter/, merged/,
+Steps: pick the engine (engine.py: unsloth or qlora on an NVIDIA GPU, cpu otherwise), turn the
+base into a plain HF folder (wizardlite.gguf.to_hf), render the data with the base's chat template
+(data.py), load the model the engine's way (cpu.py, qlora.py, unsloth.py), train it with TRL's
+SFTTrainer (trainer.py, the same for every engine), then write (export.py) adapter/, merged/,
 model.gguf (+ model.<type>.gguf, adapter.gguf; by llama.cpp's converter, wizardlite.gguf.convert),
-a Modelfile for Ollama, metrics.jsonl, loss.png and recipe.resolved.json into the output folder (default <run.out>/ft). Running the same command again resumes an interrupted
-run from its last checkpoint.
+a Modelfile for Ollama, metrics.jsonl, loss.png and recipe.resolved.json into the output folder
+(default <run.out>/ft). Running the same command again resumes an interrupted run from its last
+checkpoint (checkpoints/). Under `accelerate launch` every process trains and the first one writes.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from rich.table import Table
 from wizardlite import __version__
 from wizardlite.errors import ConfigError
 from wizardlite.finetune import data as ft_data
+from wizardlite.finetune import engine as ft_engine
 from wizardlite.finetune.data import TrainData
 from wizardlite.finetune.engine import TrainResult, choose_engine
-from wizardlite.finetune.export import export_merged_folder, export_peft
+from wizardlite.finetune.export import export_adapter
 from wizardlite.gguf import convert, to_hf
 from wizardlite.gguf.ollama import end_of_turn
 from wizardlite.gguf.to_hf import SOURCE
@@ -41,7 +44,8 @@ from wizardlite.records import content_hash
 from wizardlite.report import pyplot, save_figure
 
 # FinetuneConfig fields that do not change the trained weights: a checkpoint stays valid across them.
-NOT_TRAINING = ("out", "export", "gguf_types", "log_every", "save_every", "merged_dtype", "data", "base", "engine")
+NOT_TRAINING = ("out", "export", "gguf_types", "log_every", "save_every", "merged_dtype", "data", "base", "engine",
+                "gradient_checkpointing")
 
 
 def load_tokenizer(base_dir: Path, chat_template: str) -> Any:
@@ -82,8 +86,9 @@ def _prepare(recipe: Recipe, console: Console, timings: dict[str, float]) -> _Pr
     if errs := cfg.check():
         raise ConfigError("; ".join(errs))
     data_path = ft_data.find_data(Path(cfg.data or recipe.run.out))
-    used = choose_engine(cfg.engine)
-    console.print(f"engine: [bold]{used}[/] (asked: {cfg.engine})")
+    choice = choose_engine(cfg.engine)  # before anything imports transformers: Unsloth must come first
+    used = choice.engine
+    console.print(f"engine: [bold]{used}[/] (asked: {cfg.engine}): {choice.why}")
     t = time.perf_counter()
     base_dir = to_hf.base_folder(cfg.base)
     timings["base_s"] = time.perf_counter() - t
@@ -106,28 +111,28 @@ def _prepare(recipe: Recipe, console: Console, timings: dict[str, float]) -> _Pr
     return _Prepared(cfg, used, base_dir, tokenizer, td, data_info, fingerprint)
 
 
-def _train_and_export(p: _Prepared, out: FinetuneLayout, console: Console, on_step: Any,
-                      timings: dict[str, float]) -> tuple[TrainResult, dict[str, str]]:
+def _train(p: _Prepared, out: FinetuneLayout, console: Console, on_step: Any,
+           timings: dict[str, float]) -> tuple[TrainResult, Any]:
+    """Load the model the engine's way and train it; (what happened, the tokenizer trained with)."""
+    from wizardlite.finetune import trainer
+
     t = time.perf_counter()
-    if p.engine == "unsloth":
-        from wizardlite.finetune import unsloth
-
-        result, merged_dir = unsloth.train(p.cfg, p.base_dir, p.data, p.tokenizer, out, console, p.fingerprint)
-        timings["train_s"] = time.perf_counter() - t
-        return result, export_merged_folder(p.cfg, merged_dir, out, p.tokenizer, p.base_dir, timings, console)
-    from wizardlite.finetune import cpu
-
-    model, result = cpu.train(p.cfg, p.base_dir, p.data, int(p.tokenizer.pad_token_id), out, p.fingerprint,
-                              console, on_step)
+    loaded = ft_engine.load_model(p.engine, p.cfg, p.base_dir, p.tokenizer)
+    timings["load_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = trainer.train(p.cfg, loaded, p.data, out, p.fingerprint, console, on_step)
     timings["train_s"] = time.perf_counter() - t
-    return result, export_peft(p.cfg, model, out, p.tokenizer, p.base_dir, timings, console)
+    return result, loaded.tokenizer
 
 
 def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> Path:
     """Fine-tune `recipe.finetune.base` on the training set; return the output folder.
-    `on_step(step)` is called after each optimizer step of the CPU engine (tests interrupt with it)."""
+    `on_step(step)` is called after each optimizer step (tests interrupt with it)."""
+    from wizardlite.finetune.trainer import is_main_process
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never touch a hub, whatever the caller forgot
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    ft_engine.quiet_bitsandbytes()
     # OpenMP threads that spin while they wait for each other take the CPU from whatever else
     # runs on the machine, and from each other: with a second busy process on 2 cores a step
     # was 10x slower with the default policy, and as fast as one idle thread with PASSIVE.
@@ -136,15 +141,24 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
     console = console or Console(stderr=True)
     timings: dict[str, float] = {}
     out = RunLayout(Path(recipe.run.out)).finetune(recipe.finetune.out)  # a file in the way fails here, not after the data
+    main = is_main_process()
+    if not main:
+        console = Console(quiet=True)  # one process speaks, and writes
     p = _prepare(recipe, console, timings)
     out.root.mkdir(parents=True, exist_ok=True)
+    versions = _versions(p.engine)
     resolved = {"recipe": recipe_to_dict(recipe), "wizardlite": __version__, "engine": p.engine,
+                "trainer": {"library": "trl", "version": versions["trl"], "class": "SFTTrainer"},
                 "base": {"name": p.cfg.base, "folder": str(p.base_dir), "sha256": base_identity(p.base_dir)},
-                "data": p.data_info, "versions": _versions(p.engine), "status": "running"}
-    atomic_write_text(out.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
+                "data": p.data_info, "versions": versions, "status": "running"}
+    if main:
+        atomic_write_text(out.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
 
     with library_bars_off():  # transformers' "Loading weights" and "Writing model shards" bars
-        result, outputs = _train_and_export(p, out, console, on_step, timings)
+        result, tokenizer = _train(p, out, console, on_step, timings)
+        if not main:
+            return out.root
+        outputs = export_adapter(p.cfg, out, tokenizer, p.base_dir, timings, console)
     _plot(out)
     results = {"steps": result.steps, "resumed_from": result.resumed_from, "tokens_per_s": round(result.tokens_per_s, 1),
                "eval_loss_before": result.eval_before, "eval_loss_after": result.eval_after,
@@ -159,7 +173,8 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
 def _versions(engine: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ["torch", "transformers", "peft", "gguf", "llama_cpp_python"] + (["unsloth", "trl", "bitsandbytes"] if engine == "unsloth" else [])
+    names = ["torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "gguf", "llama_cpp_python"]
+    names += ["unsloth", "unsloth_zoo"] if engine == "unsloth" else []
     out = {}
     for n in names:
         try:
@@ -210,7 +225,7 @@ def _summary(console: Console, engine: str, cfg: FinetuneConfig, td: Any, result
     table = Table(title="finetune")
     table.add_column("")
     table.add_column("value")
-    table.add_row("engine", engine)
+    table.add_row("engine", f"{engine} (TRL SFTTrainer)")
     table.add_row("base", cfg.base)
     table.add_row("conversations", f"{len(td.train)} train, {len(td.eval)} eval")
     table.add_row("steps", f"{result.steps}" + (f" (resumed at {result.resumed_from})" if result.resumed_from else ""))

@@ -1,6 +1,6 @@
 """Training data for the fine-tuning stage: find the training set, read its conversations in
 any of three layouts, render each with the base model's chat template, mark the tokens the
-loss is taken on, hold out an eval split, and cut the rest into batches.
+loss is taken on, hold out an eval split, and order the rest into length-grouped batches.
 
 Run as: (library module, used by `wizardlite finetune`)
 
@@ -215,61 +215,27 @@ def split(examples: list[Example], fraction: float, seed: int, minimum: int = 0)
 # ---------------------------------------------------------------------------- batching
 
 
-def epoch_batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int) -> list[list[Example]]:
-    """Shuffle, then sort by length within windows of 8 batches and shuffle the batches: rows of
-    a batch have similar lengths, so little compute goes to padding, and the order stays random."""
+def grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[int]:
+    """One epoch's order of the examples (their indices), to be cut into batches of `batch_size`
+    as it comes: shuffle, sort by length within windows of 8 batches, shuffle the batches. Rows of
+    a batch have similar lengths, so little compute goes to padding, and the order stays random.
+    The one short batch (when the count does not divide) comes last, so the cut stays aligned.
+    It depends only on (seed, epoch), so a resumed run sees the batches it would have seen."""
     rng = random.Random(int(content_hash(seed, "epoch", epoch), 16))
-    items = list(examples)
+    items = list(range(len(lengths)))
     rng.shuffle(items)
     window = batch_size * 8
-    batches = []
+    batches: list[list[int]] = []
     for w in range(0, len(items), window):
-        chunk = sorted(items[w:w + window], key=lambda e: len(e.input_ids))
+        chunk = sorted(items[w:w + window], key=lambda i: lengths[i])
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
-    return batches
-
-
-def packed_rows(examples: Sequence[Example], max_length: int, seed: int, epoch: int) -> list[Example]:
-    """Concatenate shuffled examples and cut rows of exactly max_length tokens. Attention is
-    not masked between the examples sharing a row (the classic packing trade-off)."""
-    rng = random.Random(int(content_hash(seed, "pack", epoch), 16))
-    items = list(examples)
-    rng.shuffle(items)
-    ids: list[int] = []
-    labels: list[int] = []
-    for e in items:
-        ids += e.input_ids
-        labels += e.labels
-    rows = []
-    for i in range(0, len(ids), max_length):
-        row_ids, row_labels = ids[i:i + max_length], labels[i:i + max_length]
-        if any(x != IGNORE for x in row_labels[1:]):
-            rows.append(Example(f"pack-{epoch}-{i}", tuple(row_ids), tuple(row_labels)))
-    return rows
-
-
-def schedule(data: Sequence[Example], batch_size: int, epochs: float, max_steps: int, grad_accum: int,
-             packing: bool, max_length: int, seed: int) -> list[list[list[Example]]]:
-    """Every optimizer step of the run, fixed in advance: a list of steps, each a list of
-    `grad_accum` micro-batches. Resuming at step k is then just starting at index k."""
-    micro: list[list[Example]] = []
-    epoch = 0
-    need = max_steps * grad_accum if max_steps > 0 else None
-    full_epochs = int(epochs) + (1 if epochs % 1 else 0)
-    while (need is not None and len(micro) < need) or (need is None and epoch < full_epochs):
-        rows = packed_rows(data, max_length, seed, epoch) if packing else list(data)
-        batches = epoch_batches(rows, batch_size, seed, epoch)
-        if need is None and epoch == full_epochs - 1 and epochs % 1:
-            batches = batches[: max(1, round(len(batches) * (epochs % 1)))]
-        micro += batches
-        epoch += 1
-    if need is not None:
-        micro = micro[:need]
-    return [micro[i:i + grad_accum] for i in range(0, len(micro), grad_accum)]  # the last step may be short
+    batches.sort(key=lambda b: len(b) < batch_size)  # stable: only the short one moves, to the end
+    return [i for b in batches for i in b]
 
 
 def collate(batch: Sequence[Example], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors of a batch, as TRL's collator makes them (labels padded with IGNORE)."""
     import torch
 
     width = max(len(e.input_ids) for e in batch)

@@ -1,6 +1,12 @@
 """What a fine-tune leaves behind: the adapter, the merged model in 16 bits, GGUF files written
 by llama.cpp's own converter (wizardlite.gguf.convert), the adapter as a GGUF LoRA, and an
-Ollama Modelfile whose template and stops come from the chat template's family."""
+Ollama Modelfile whose template and stops come from the chat template's family.
+
+Run as: (library module, used by `wizardlite finetune` and `wizardlite average`)
+
+Every engine ends the same way: the trainer saves the adapter, the base is reloaded on the CPU
+in 16 or 32 bits and the adapter merged into it by PEFT, and export_model writes the rest.
+"""
 
 from __future__ import annotations
 
@@ -40,17 +46,57 @@ def save_tokenizer(tokenizer: Any, base_dir: Path, folder: Path) -> None:
     (folder / "chat_template.jinja").write_text(tokenizer.chat_template, encoding="utf-8")
 
 
-def export_peft(cfg: FinetuneConfig, model: Any, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
-                timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
-    outputs: dict[str, str] = {}
+def merge_dtype(base_dir: Path) -> Any:
+    """fp32 for the merge when the base fits in RAM in fp32 with room to spare (the merged weights
+    are then rounded once, to merged_dtype or the GGUF's F16), else bf16."""
+    import psutil
+    import torch
+
+    stored = sum(f.stat().st_size for f in base_dir.glob("*.safetensors")) or 1
+    need = 4 * stored  # fp32 is at most twice a 16-bit file; the copy export_model makes doubles it
+    return torch.float32 if need < psutil.virtual_memory().available else torch.bfloat16
+
+
+def _adapter_vocab(adapter: Path) -> int | None:
+    """Rows of the embedding the adapter carries, when training resized it (Unsloth's added pad)."""
+    from safetensors import safe_open
+
+    path = adapter / "adapter_model.safetensors"
+    if not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            if key.endswith("embed_tokens.weight"):
+                return int(f.get_slice(key).get_shape()[0])
+    return None
+
+
+def merge_adapter(base_dir: Path, adapter: Path) -> Any:
+    """The base reloaded on the CPU in 16 or 32 bits, whatever the engine trained (a 4-bit base
+    included), with the adapter merged in by PEFT: one export path for every engine."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=merge_dtype(base_dir), local_files_only=True)
+    rows = _adapter_vocab(adapter)
+    if rows is not None and rows != base.get_input_embeddings().num_embeddings:
+        base.resize_token_embeddings(rows)
+    return PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+
+
+def export_adapter(cfg: FinetuneConfig, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
+                   timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
+    """Everything after training, from the adapter the trainer saved in out.adapter: merged/, the
+    GGUFs, the Modelfile; adapter/ itself is kept only when finetune.export lists it."""
     t = time.perf_counter()
-    if "adapter" in cfg.export:
-        model.save_pretrained(str(out.adapter))
-        tokenizer.save_pretrained(str(out.adapter))
-        outputs["adapter"] = str(out.adapter)
-    merged = model.merge_and_unload()
-    timings["save_s"] = time.perf_counter() - t  # the merge counted with the saving, as before
-    return outputs | export_model(cfg, merged, out, tokenizer, base_dir, timings, console)
+    merged = merge_adapter(base_dir, out.adapter)
+    timings["merge_s"] = time.perf_counter() - t
+    outputs = {"adapter": str(out.adapter)} if "adapter" in cfg.export else {}
+    try:
+        return outputs | export_model(cfg, merged, out, tokenizer, base_dir, timings, console)
+    finally:
+        if "adapter" not in cfg.export:
+            shutil.rmtree(out.adapter, ignore_errors=True)
 
 
 def export_model(cfg: FinetuneConfig, merged: Any, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
@@ -78,15 +124,6 @@ def export_model(cfg: FinetuneConfig, merged: Any, out: FinetuneLayout, tokenize
         return outputs | write_ggufs(cfg, src, tokenizer, out, base_dir, timings, console)
     finally:
         shutil.rmtree(src, ignore_errors=True)
-
-
-def export_merged_folder(cfg: FinetuneConfig, merged_dir: Path, out: FinetuneLayout, tokenizer: Any, base_dir: Path,
-                         timings: dict[str, float], console: Console | None = None) -> dict[str, str]:
-    outputs = {"adapter": str(out.adapter), "merged": str(merged_dir)}
-    if "gguf" in cfg.export:
-        save_tokenizer(tokenizer, base_dir, merged_dir)
-        outputs |= write_ggufs(cfg, merged_dir, tokenizer, out, base_dir, timings, console)
-    return outputs
 
 
 def write_ggufs(cfg: FinetuneConfig, src: Path, tokenizer: Any, out: FinetuneLayout, base_dir: Path,
