@@ -329,6 +329,7 @@ class VerifyConfig:
     min_constraints: int = 1  # constraints one evolution adds
     max_constraints: int = 3
     types: tuple[str, ...] = ()  # constraint types to draw from; empty = every type in the registry
+    half: str = "all"  # "a" | "b": draw only from that half of the registry (held-out-type experiments)
     k: int = 4  # answers tried per constrained instruction; the first that passes every check is kept
     # When no answer passes as written: apply the constraints' repairs (lowercase, quotes, end
     # phrase...; wizardlite.constraints) and keep the first finished answer that then passes.
@@ -340,6 +341,8 @@ class VerifyConfig:
             errs.append("verify.min_constraints must be >= 1 and <= verify.max_constraints")
         if self.k < 1:
             errs.append("verify.k must be >= 1")
+        if self.half not in ("all", "a", "b"):
+            errs.append(f"verify.half must be all, a or b (got '{self.half}')")
         return errs
 
 

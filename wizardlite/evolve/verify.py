@@ -1,7 +1,8 @@
 """Verified evolution: constraints the program adds and code checks, and answers that must pass them.
 
 The `verifiable_constraints` operation does not ask the evolver anything. It draws one to
-`verify.max_constraints` constraints from the registry (`wizardlite.constraints`) with a
+`verify.max_constraints` constraints from the registry (`wizardlite.constraints`: the types of
+`verify.types`, or all, within `verify.half`; never a test-only type) with a
 generator private to (run seed, parent id, round), so the same run makes the same choices, and
 appends their sentences to the parent's instruction. A constrained parent's constraints carry
 over to a child whose instruction still contains their sentences word for word (after any
@@ -48,7 +49,7 @@ def constrain(parent: Record, run_seed: int, round: int, cfg: VerifyConfig) -> t
     rng = local_rng(run_seed, OPERATION, parent.id, round)
     have, phrases = carried(parent, parent.instruction)
     n = rng.randint(cfg.min_constraints, cfg.max_constraints)
-    new = C.draw(rng, parent.instruction, have, n, allowed=list(cfg.types) or None)
+    new = C.draw(rng, parent.instruction, have, n, allowed=C.pool(cfg.half, cfg.types))
     sentences = [C.phrase(c, rng) for c in new]
     text = parent.instruction.rstrip() + ("\n\n" + " ".join(sentences) if sentences else "")
     return text, as_record_field(have + new, phrases + sentences)
