@@ -34,9 +34,9 @@ def tokenizer(tiny: Path):
 
 def recipe(tiny: Path, out: Path, **finetune) -> Recipe:
     r = load_recipe(None)
-    ft = dataclasses.replace(r.finetune, base=str(tiny), data=str(MESSAGES), out=str(out), engine="cpu",
-                             batch_size=4, max_length=128, max_steps=4, save_every=2, warmup_ratio=0.0,
-                             gguf_types=("f16",), **finetune)
+    settings = dict(base=str(tiny), data=str(MESSAGES), out=str(out), engine="cpu", batch_size=4, max_length=128,
+                    max_steps=4, save_every=2, warmup_ratio=0.0, gguf_types=("f16",))
+    ft = dataclasses.replace(r.finetune, **(settings | finetune))
     return dataclasses.replace(r, finetune=ft)
 
 

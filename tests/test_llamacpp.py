@@ -80,7 +80,7 @@ def test_batched_greedy_equals_sequential_and_reuses_slots(make):
     b = bat.generate(reqs, on_result=lambda i, r: order.append(i))
     assert sorted(order) == list(range(len(reqs)))  # each request reported once
     # Exact, not approximately equal: measured so on CPU builds, because each slot has its own KV
-    # stream and flash attention is off there (benchmarks/README.md, "Determinism").
+    # stream and flash attention is off there (benchmarks/notes/generate.md, "Determinism").
     assert texts(a) == texts(b)
     assert all(r.text and r.completion_tokens > 0 and r.prompt_tokens > 10 for r in b)
     assert [r.completion_tokens for r in a] == [r.completion_tokens for r in b]

@@ -112,27 +112,28 @@ finetune.run(r, console=Console(quiet=True), on_step=on_step)
 
 @pytest.mark.slow
 def test_a_run_killed_mid_training_resumes_from_trl_checkpoint_to_the_same_adapter(tiny: Path, tmp_path: Path):
-    """kill -9 after step 5 of 6 (checkpoints every 2 steps): the rerun starts from checkpoint-4,
-    metrics.jsonl has each step once, and the adapter equals an uninterrupted run's to within
-    1e-6, the rounding of a few fp32 steps: the same batches, optimizer and RNG state come back."""
+    """kill -9 in step 6 of 7 (after its optimizer step, before it is logged or saved; checkpoints
+    every 2 steps): the rerun starts from checkpoint-4, metrics.jsonl has each step once (step 5's
+    row, written before the kill, is not repeated), and the adapter equals an uninterrupted run's
+    to within 1e-6, the rounding of a few fp32 steps: the same batches, optimizer and RNG come back."""
     import torch
     from rich.console import Console
 
     from wizardlite import finetune
 
     quiet = Console(quiet=True)
-    straight = finetune.run(recipe(tiny, tmp_path / "a", max_steps=6), console=quiet)
-    r = recipe(tiny, tmp_path / "b", max_steps=6)
+    straight = finetune.run(recipe(tiny, tmp_path / "a", max_steps=7), console=quiet)
+    r = recipe(tiny, tmp_path / "b", max_steps=7)
     settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(r.finetune).items()}
     marker = tmp_path / "at-step"
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(settings), str(marker), "5"], env=env,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(settings), str(marker), "6"], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
             assert child.poll() is None, child.stderr.read().decode()[-3000:] if child.stderr else "child died"
-            assert time.monotonic() < deadline, "the child never reached step 5"
+            assert time.monotonic() < deadline, "the child never reached step 6"
             time.sleep(0.2)
         os.kill(child.pid, signal.SIGKILL)
     finally:
@@ -144,10 +145,10 @@ def test_a_run_killed_mid_training_resumes_from_trl_checkpoint_to_the_same_adapt
 
     resumed = finetune.run(r, console=quiet)
     info = json.loads((resumed / "recipe.resolved.json").read_text())
-    assert info["results"]["resumed_from"] == 4 and info["results"]["steps"] == 6
+    assert info["results"]["resumed_from"] == 4 and info["results"]["steps"] == 7
     rows = _rows(resumed / "metrics.jsonl")
-    assert [row["step"] for row in rows if "loss" in row] == [1, 2, 3, 4, 5, 6]  # step 5 once, as trained again
-    assert [row["step"] for row in rows if "eval_loss" in row] == [0, 6]
+    assert [row["step"] for row in rows if "loss" in row] == [1, 2, 3, 4, 5, 6, 7]  # step 5 once, as trained again
+    assert [row["step"] for row in rows if "eval_loss" in row] == [0, 7]
     a, b = _adapter(straight), _adapter(resumed)
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
     assert any(float(b[k].abs().sum()) > 0 for k in b if "lora_B" in k)  # it trained

@@ -217,9 +217,13 @@ class FinetuneConfig:
     # bf16 | f16 | f32: weights saved in merged/; the merge itself is in fp32 where the base fits in RAM, and
     # the GGUF is written from it (or from merged/ when that is f16 or f32), so it is rounded once
     merged_dtype: str = "bf16"
+    # held-out prompts each exported GGUF must answer as the merged model does (finetune/parity.py); 0: no check
+    parity: int = 8
 
     def check(self) -> list[str]:
         errs = []
+        if self.parity < 0:
+            errs.append("finetune.parity must be >= 0 (0 turns the check off)")
         if self.engine not in ("auto", "cpu", "qlora", "unsloth"):
             errs.append(f"finetune.engine: '{self.engine}' is not one of auto, cpu, qlora, unsloth")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):

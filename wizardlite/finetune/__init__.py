@@ -26,9 +26,10 @@ from rich.console import Console
 from rich.table import Table
 
 from wizardlite import __version__
-from wizardlite.errors import ConfigError
+from wizardlite.errors import ConfigError, ModelError
 from wizardlite.finetune import data as ft_data
 from wizardlite.finetune import engine as ft_engine
+from wizardlite.finetune import parity
 from wizardlite.finetune.data import TrainData
 from wizardlite.finetune.engine import TrainResult, choose_engine
 from wizardlite.finetune.export import export_adapter
@@ -45,7 +46,7 @@ from wizardlite.report import pyplot, save_figure
 
 # FinetuneConfig fields that do not change the trained weights: a checkpoint stays valid across them.
 NOT_TRAINING = ("out", "export", "gguf_types", "log_every", "save_every", "merged_dtype", "data", "base", "engine",
-                "gradient_checkpointing")
+                "gradient_checkpointing", "parity")
 
 
 def load_tokenizer(base_dir: Path, chat_template: str) -> Any:
@@ -159,14 +160,19 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
         if not main:
             return out.root
         outputs = export_adapter(p.cfg, out, tokenizer, p.base_dir, timings, console)
+        # does each GGUF answer held-out prompts as the merged model does? (finetune.parity prompts; 0: off)
+        checked = parity.after_export(p.cfg.parity, out, outputs, p.cfg.gguf_types, tokenizer, p.base_dir,
+                                      p.data_info["path"], [e.key for e in p.data.eval], console, timings)
     _plot(out)
     results = {"steps": result.steps, "resumed_from": result.resumed_from, "tokens_per_s": round(result.tokens_per_s, 1),
                "eval_loss_before": result.eval_before, "eval_loss_after": result.eval_after,
                "last_train_loss": result.last_loss, "seconds": {k: round(v, 2) for k, v in timings.items()},
-               "outputs": outputs}
+               "outputs": outputs, "parity": [r.to_json() for r in checked]}
     resolved |= {"status": "done", "results": results}
     atomic_write_text(out.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
-    _summary(console, p.engine, p.cfg, p.data, result, timings, outputs)
+    _summary(console, p.engine, p.cfg, p.data, result, timings, outputs, parity.rows(checked))
+    if problem := parity.failure(checked):  # everything is written; the GGUF is not what was trained
+        raise ModelError(problem)
     return out.root
 
 
@@ -218,7 +224,7 @@ def eval_loss(before: str, after: str, n_eval: int, eval_min: int) -> str:
 
 
 def _summary(console: Console, engine: str, cfg: FinetuneConfig, td: Any, result: Any, timings: dict[str, float],
-             outputs: dict[str, str]) -> None:
+             outputs: dict[str, str], rows: list[tuple[str, str]] | None = None) -> None:
     def fmt(x: float | None) -> str:
         return "-" if x is None else f"{x:.4f}"
 
@@ -233,5 +239,7 @@ def _summary(console: Console, engine: str, cfg: FinetuneConfig, td: Any, result
     table.add_row("eval loss", eval_loss(fmt(result.eval_before), fmt(result.eval_after), len(td.eval), cfg.eval_min))
     table.add_row("time", ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))
     for k, v in outputs.items():
+        table.add_row(k, v)
+    for k, v in rows or []:
         table.add_row(k, v)
     console.print(table)

@@ -230,7 +230,8 @@ def train(cfg: FinetuneConfig, loaded: Loaded, data: TrainData, layout: Finetune
     let the model go. `on_step(step)` is called after each optimizer step."""
     folder = layout.root / CHECKPOINTS
     last = last_checkpoint(folder, fingerprint, console)
-    start = int(json.loads((last / "trainer_state.json").read_text())["global_step"]) if last else 0
+    resumed = json.loads((last / "trainer_state.json").read_text()) if last else {}
+    start, tokens_before = int(resumed.get("global_step", 0)), int(resumed.get("num_input_tokens_seen", 0))
     metrics = Journal(layout.metrics)
     eval_before = _restart_metrics(metrics, start)
     stop = {"asked": False}
@@ -257,15 +258,10 @@ def train(cfg: FinetuneConfig, loaded: Loaded, data: TrainData, layout: Finetune
     trainer.save_model(str(layout.adapter))  # the adapter only (PEFT), on the main process
     if trainer.is_world_process_zero():
         loaded.tokenizer.save_pretrained(str(layout.adapter))
-    seen = state.num_input_tokens_seen - _tokens_at(last)
+    seen = state.num_input_tokens_seen - tokens_before
     loaded.model = trainer.model = trainer.model_wrapped = None
     del trainer
     gc.collect()
     return TrainResult(state.global_step, start, int(seen), seconds, eval_before, eval_after,
                        losses[-1] if losses else None)
 
-
-def _tokens_at(checkpoint: Path | None) -> int:
-    if checkpoint is None:
-        return 0
-    return int(json.loads((checkpoint / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0))
