@@ -281,6 +281,26 @@ def recipes(
     Console().print(table)
 
 
+@app.command()
+@friendly
+def constraints(
+    family: Annotated[str | None, typer.Option(help="only this family: length, counting, lexical, position, "
+                                               "format, case, punctuation, structure, repetition, ordering")] = None,
+    tag: Annotated[str | None, typer.Option(help="only types with this tag: ifeval, own, train, test-only, "
+                                            "composed, half-a, half-b")] = None,
+    show: Annotated[str | None, typer.Option(help="one type in full: its phrasings and conflicts")] = None,
+) -> None:
+    """List the verifiable constraint types: family, half, tags and phrasing count."""
+    from wizardlite.constraints.listing import describe, render, select, summary
+
+    if show:
+        Console().print(describe(show), highlight=False, markup=False)
+        return
+    types = select(family, tag)
+    Console().print(render(types))
+    Console().print(summary(types), highlight=False)
+
+
 # ---------------------------------------------------------------------------- view
 
 

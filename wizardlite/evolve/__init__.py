@@ -44,13 +44,18 @@ RESUMABLE_CHANGES = ("output", "finetune", "judge", "judge_model", "eval", "sele
 
 
 def check_recipe(recipe: Recipe) -> list[str]:
-    """The names the evolve stage owns: operations and constraint types must be in their registries."""
+    """The names the evolve stage owns: operations and constraint types must be in their registries,
+    and a test-only constraint type is never drawn in evolution."""
     from wizardlite.constraints import TYPES
 
-    return [f"evolve.operations: unknown operation '{op}' (known: {', '.join(OPERATIONS)})"
-            for op in recipe.evolve.operations if op not in OPERATIONS] + [
-        f"verify.types: unknown constraint type '{t}' (`wizardlite constraints` lists them)"
-        for t in recipe.verify.types if t not in TYPES]
+    errs = [f"evolve.operations: unknown operation '{op}' (known: {', '.join(OPERATIONS)})"
+            for op in recipe.evolve.operations if op not in OPERATIONS]
+    for t in recipe.verify.types:
+        if t not in TYPES:
+            errs.append(f"verify.types: unknown constraint type '{t}' (`wizardlite constraints` lists them)")
+        elif TYPES[t].test_only:
+            errs.append(f"verify.types: '{t}' is test-only (kept for held-out tests): remove it")
+    return errs
 
 
 # ---------------------------------------------------------------------------- the run

@@ -181,7 +181,40 @@ def verify_section(records: Sequence[Record]) -> list[str]:
             f"{len(tried)} instructions with checked constraints were answered; a record counts once per type it "
             "carries. *repaired*: no answer passed as written and one passed once put through its constraints' "
             "repairs (`verify.repair`); other outcomes are other rules' eliminations; duplicates are left out.",
-            "", table_md(["constraint type", "answered", *cols], rows), ""]
+            "", table_md(["constraint type", "answered", *cols], rows), ""] + pass_rate_section(tried)
+
+
+def pass_rates(records: Sequence[Record]) -> dict[str, tuple[int, int]]:
+    """Per constraint type, (answers that met it as written, answers checked against it), over
+    every attempt of every constrained record, from the verdicts the run recorded."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in records:
+        ids = r.constraints.get("instruction_id_list", []) if r.constraints else []
+        for attempt in r.generation.get("attempts", ()):
+            for tid, ok in zip(ids, attempt.get("verdicts", ()), strict=False):
+                counts[tid][0] += bool(ok)
+                counts[tid][1] += 1
+    return {tid: (met, n) for tid, (met, n) in counts.items()}
+
+
+def pass_rate_section(records: Sequence[Record]) -> list[str]:
+    """The types the model meets least first: each type's share of answers that met it."""
+    from wizardlite.constraints import TYPES
+
+    rates = pass_rates(records)
+    if not rates:
+        return []
+
+    def tags(tid: str) -> tuple[str, str]:
+        t = TYPES.get(tid)
+        return (t.family, "yes" if t.in_ifeval else "no") if t else ("?", "?")
+
+    order = sorted(rates, key=lambda t: (rates[t][0] / rates[t][1], -rates[t][1], t))
+    rows = [[tid, *tags(tid), n, met, f"{100 * met / n:.0f}%"] for tid in order for met, n in [rates[tid]]]
+    return ["## Answers meeting each constraint type", "",
+            "Every answer tried (all `verify.k` attempts), checked as written against each constraint of its "
+            "instruction: the types the model meets least come first.", "",
+            table_md(["constraint type", "family", "IFEval's", "answers", "met", "met %"], rows), ""]
 
 
 def _timing(run: RunLayout) -> dict[str, float]:
@@ -199,6 +232,7 @@ def _summary(records: Sequence[Record], f: dict[str, Any], train_n: int, seed_re
             "eliminated": sum(r.status == ELIMINATED for r in records),
             "duplicate": sum(r.status == DUPLICATE for r in records),
             "reasons": dict(f["reasons"]), "repaired": sum(r.status == KEPT and repaired(r) for r in records),
+            "constraints_met": {t: list(v) for t, v in sorted(pass_rates(records).items())},
             "train_rows": train_n, "seed_lines_skipped": len(seed_report.skipped),
             "wall_s_this_session": round(wall_s, 1), **{k: round(v, 2) for k, v in timing.items()}}
 

@@ -30,7 +30,7 @@ from wizardlite.io import ReadReport, iter_jsonl
 from wizardlite.layout import EvalLayout, RunLayout
 from wizardlite.records import Record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records.constraint_types and the constraint_types table
 TAIL = 4096  # bytes before a journal offset whose hash tells that the journal was not rewritten
 CHUNK = 8 << 20  # bytes read at a time
 BATCH = 5000  # lines per insert
@@ -46,6 +46,7 @@ ADDED_COLUMNS = {
     "depth": "INTEGER",  # evolutions between the seed and this record; 0 for a seed
     "difficulty": "REAL",  # the judge's latest rating in scores.jsonl, if any
     "line": "INTEGER",  # line in records.jsonl
+    "constraint_types": "TEXT",  # the ids of its constraints as a JSON list (a facet), or null
 }
 
 TABLES = f"""
@@ -58,6 +59,9 @@ CREATE TABLE scores (record_id TEXT REFERENCES records(id), judge_key TEXT, diff
 CREATE TABLE wizardlite_export (source TEXT PRIMARY KEY, offset INTEGER, tail_sha256 TEXT, rows INTEGER,
                                 lines INTEGER);
 CREATE TABLE wizardlite_run (key TEXT PRIMARY KEY, value TEXT);
+-- the constraint registry's types with their tags, to join records' constraint_types against
+CREATE TABLE constraint_types (id TEXT PRIMARY KEY, family TEXT, half TEXT, in_ifeval INTEGER, test_only INTEGER,
+                               scope TEXT);
 """
 # Made after a full build's bulk insert, which is faster without them. One per facet column;
 # the composite ones let the canned queries read an index instead of the wide rows.
@@ -75,9 +79,9 @@ CREATE INDEX scores_record ON scores(record_id);
 
 # Journal lines are parsed by SQLite's JSON functions, in C: about twice as fast as json.loads
 # and json.dumps of the dict fields in Python.
-INSERT_RECORDS = (f"INSERT OR IGNORE INTO records ({', '.join(RECORD_FIELDS)}, line) SELECT "
+INSERT_RECORDS = (f"INSERT OR IGNORE INTO records ({', '.join(RECORD_FIELDS)}, line, constraint_types) SELECT "
                   + ", ".join(f"json_extract(j, '$.\"{name}\"')" for name in RECORD_FIELDS)
-                  + ", line FROM (SELECT ? AS line, ? AS j) "
+                  + ", line, json_extract(j, '$.constraints.instruction_id_list') FROM (SELECT ? AS line, ? AS j) "
                   # CASE, unlike AND, is sure to test validity before the other JSON functions run
                   "WHERE CASE WHEN json_valid(j) THEN json_type(j, '$.id') = 'text' ELSE 0 END")
 SCORE_COLUMNS = ("record_id", "judge_key", "difficulty", "raw", "judge", "finish_reason", "line")
@@ -324,6 +328,14 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _add_registry(conn: sqlite3.Connection) -> None:
+    """The constraint types of the registry this export was made with, and their tags."""
+    from wizardlite.constraints import TYPES
+
+    conn.executemany("INSERT INTO constraint_types VALUES (?, ?, ?, ?, ?, ?)",
+                     [(t.id, t.family, t.half, int(t.in_ifeval), int(t.test_only), t.scope) for t in TYPES.values()])
+
+
 # ---------------------------------------------------------------------------- export
 
 
@@ -366,6 +378,7 @@ def export(run_dir: Path, db: Path) -> ExportSummary:
             conn.executescript(TABLES)
             conn.executemany("INSERT INTO wizardlite_run VALUES (?, ?)",
                              [("schema", str(SCHEMA_VERSION)), ("run", str(run.root.resolve()))])
+            _add_registry(conn)
             _fill(conn, run, summary)
             conn.executescript(INDEXES)
             conn.commit()

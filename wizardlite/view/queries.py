@@ -66,6 +66,19 @@ LEFT JOIN records l ON l.rowid = (SELECT x.rowid FROM records x WHERE x.status =
 ORDER BY top.kept_evolutions DESC, top.kept DESC, top.root_id
 """
 
+# Per constraint type: every answer tried against it (all attempts) and how many met it as
+# written, from the verdicts the run recorded; the types the model meets least first.
+CONSTRAINTS_MET = """
+SELECT t.value AS constraint_type, ct.family, ct.in_ifeval, count(*) AS answers,
+       sum(json_extract(a.value, '$.verdicts[' || t.key || ']')) AS met,
+       round(100.0 * sum(json_extract(a.value, '$.verdicts[' || t.key || ']')) / count(*), 1) AS met_pct
+FROM records r, json_each(r.constraints, '$.instruction_id_list') t, json_each(r.generation, '$.attempts') a
+LEFT JOIN constraint_types ct ON ct.id = t.value
+WHERE r.constraint_types IS NOT NULL
+GROUP BY t.value
+ORDER BY met_pct, answers DESC, t.value
+"""
+
 CANNED = {
     "kept_per_operation_and_round": ("Kept per operation and round", KEPT_PER_OPERATION_AND_ROUND,
                                      "How many evolutions each operation made per round, and how many survived."),
@@ -73,10 +86,12 @@ CANNED = {
                              "Each elimination rule (and duplicates) with its count and three examples beside their parent."),
     "most_evolved_lineages": ("The most-evolved lineages", MOST_EVOLVED_LINEAGES,
                               "Seeds whose lineage kept the most evolutions in a row, with the latest kept descendant."),
+    "constraints_met": ("Answers meeting each constraint type", CONSTRAINTS_MET,
+                        "Every answer tried against each constraint type, and the share that met it as written."),
     "lineage": ("Lineage of a record", LINEAGE, "The whole tree of the seed of record :id, level by level."),
 }
 
-FACETS = ["round", "operation", "status", "reason"]
+FACETS: list[str | dict[str, str]] = ["round", "operation", "status", "reason", {"array": "constraint_types"}]
 # Columns whose values are record ids: query results link them to the record's page.
 ID_COLUMNS = frozenset({"id", "parent_id", "root_id", "duplicate_of", "record_id"})
 
@@ -100,6 +115,8 @@ def metadata(db_name: str, run_name: str) -> dict[str, Any]:
                     "size": 50,
                 },
                 "scores": {"description": "The judge's difficulty ratings (1-10) from scores.jsonl."},
+                "constraint_types": {"description": "The constraint registry's types with their tags; filter "
+                                                    "records by one with ?constraint_types__arraycontains=ID."},
                 "eval_responses": {"description": "Each answer of `wizardlite eval` with its verdicts per instruction."},
                 "eval_results": {"description": "The figures of `wizardlite eval` (results.json), one per row."},
                 "records_fts": {"hidden": True},
