@@ -174,6 +174,18 @@ def test_eval_writes_files_that_agree(tmp_path):
     assert "+100.0" in md and "per_type.png" in md and "differ from the reference" in md
 
 
+def test_eval_scores_a_file_of_the_registrys_own_ids(tmp_path):
+    data = tmp_path / "own.jsonl"
+    data.write_text(json.dumps({"key": "dev-1", "prompt": "Describe a lighthouse.\n\nNo digits at all.",
+                                "instruction_id_list": ["lexical:no_digits", "punctuation:no_comma"],
+                                "kwargs": [{}, {}]}) + "\n")
+    run(recipe(tmp_path, data=str(data)), "good", factory=factory_for({"good": {"lighthouse": "It has 2 lamps."}}))
+    res = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert res["prompts"] == 1 and res["skipped_lines"] == []
+    assert res["models"]["model"]["inst_strict"] == pytest.approx(0.5)  # a digit, but no comma
+    assert set(res["models"]["model"]["per_type"]) == {"lexical:no_digits", "punctuation:no_comma"}
+
+
 def test_a_rerun_generates_nothing_and_another_model_in_the_folder_is_refused(tmp_path):
     factory = factory_for({"good": GOOD, "bad": BAD})
     run(recipe(tmp_path), "good", factory=factory)

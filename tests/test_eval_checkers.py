@@ -1,6 +1,7 @@
 """IFEval's checkers as wizardlite runs them: every instruction type, with a response that
 follows it and one that does not, strict and loose; the loose variants; offline sentence
-splitting; reading IFEval's JSONL (null kwargs, unknown ids, malformed lines)."""
+splitting; reading IFEval's JSONL (null kwargs, unknown ids, malformed lines); the project's own
+constraint ids scored by the registry's checkers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 
 import pytest
 
-from wizardlite.eval.checkers import check, checkers
+from wizardlite import constraints as C
+from wizardlite.eval.checkers import check, checkers, known
 from wizardlite.eval.data import EvalPrompt, read_prompts
 
 # id -> (kwargs, a response that follows it, one that does not)
@@ -156,3 +158,28 @@ def test_the_shipped_ifeval_file_reads_whole(repo):
     prompts, report = read_prompts(path, checkers())
     assert (len(prompts), report.skipped) == (541, [])
     assert sum(len(p.instruction_ids) for p in prompts) == 834
+
+
+def test_the_registrys_own_ids_are_read_and_scored_by_its_checkers(tmp_path):
+    own = {"key": 1, "prompt": "Explain rain.", "instruction_id_list": ["lexical:no_digits", "position:sentence_end_word"],
+           "kwargs": [{}, {"word": "now"}]}
+    made_up = {**own, "key": 2, "instruction_id_list": ["made_up:rhymes"], "kwargs": [{}]}
+    path = write(tmp_path, [json.dumps(own), json.dumps(made_up)])
+    assert read_prompts(path, checkers())[0] == []  # IFEval's checkers alone know neither id
+    prompts, report = read_prompts(path, known())
+    assert [p.key for p in prompts] == ["1"] and "made_up:rhymes" in dict(report.skipped)[2]
+    [p] = prompts
+    cons = C.from_ifeval(own)
+
+    def verdicts(answer: str) -> list[tuple[bool, bool]]:
+        got = check(p, answer)
+        assert not any(v.error for v in got)
+        assert [v.strict for v in got] == ([False, False] if not answer.strip() else C.check(answer, cons))
+        return [(v.strict, v.loose) for v in got]
+
+    assert verdicts("Rain falls now. It stops now.") == [(True, True), (True, True)]
+    assert verdicts("Rain fell 3 times now. It stops now.") == [(False, False), (True, True)]
+    # IFEval's loose rule: without the first line, every sentence ends on the word
+    assert verdicts("Sure, here it is\nRain falls now. It stops now.") == [(True, True), (False, True)]
+    # an empty answer follows nothing, though it holds no digit
+    assert C.check("", cons)[0] and verdicts("") == [(False, False), (False, False)]

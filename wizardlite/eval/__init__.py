@@ -4,7 +4,8 @@ Run as: wizardlite eval --data ifeval.jsonl --model runs/x/ft/model.gguf --again
         (or: just eval)
 
     data.py       IFEval's JSONL as it is; bad lines and unknown instruction ids skipped by line number
-    checkers.py   the registry of IFEval's 25 checkers (if-verifiable), strict and loose verdicts
+    checkers.py   the registry of IFEval's 25 checkers (if-verifiable), strict and loose verdicts;
+                  the project's own constraint ids by the constraint registry's checkers
     generate.py   answers through the batched backend, checked and journaled as they arrive
     stats.py      accuracies with 95% intervals; the paired comparison of two models
     report.py     results.json, report.md, per_type.png and the console table
@@ -25,7 +26,7 @@ from wizardlite import __version__
 from wizardlite.backends import identity, make_generator
 from wizardlite.backends.spec import backend_for
 from wizardlite.errors import ConfigError, DataError
-from wizardlite.eval.checkers import checkers
+from wizardlite.eval.checkers import known
 from wizardlite.eval.data import read_prompts
 from wizardlite.eval.generate import Factory, answer, sampling
 from wizardlite.eval.report import print_summary, summarize, write_outputs
@@ -65,7 +66,7 @@ def run(recipe: Recipe, model: str | None = None, against: str | None = None, *,
     data = Path(cfg.data)
     if not data.is_file():
         raise ConfigError(f"no evaluation data at {data}: pass --data FILE (IFEval's input_data.jsonl)")
-    prompts, read = read_prompts(data, checkers(), cfg.limit)
+    prompts, read = read_prompts(data, known(), cfg.limit)
     if not prompts:
         raise DataError(f"{data} holds no usable prompts ({len(read.skipped)} line(s) skipped, first: "
                         f"{read.skipped[0] if read.skipped else 'empty file'})")

@@ -8,7 +8,11 @@ reference code, packaged without a download at import), and IFEval's strict and 
 
 `checkers()` is the registry: instruction id -> checker class. The library's 25 are loaded on
 first use; add your own (a class with IFEval's `build_description`, `get_instruction_args`
-and `check_following`) to `EXTRA` under a new id.
+and `check_following`) to `EXTRA` under a new id. An id that neither knows but the project's
+constraint registry does (`wizardlite constraints`: `lexical:no_digits`, the test-only types...)
+is checked by the registry's strict and loose checkers, so a file written with the registry's
+`to_ifeval` (evolved records, benchmarks/proof/sets/) is scored as it was verified. `known()`
+is every id a prompt may carry.
 
 The library's table is loaded offline, punkt included, by `wizardlite.constraints.ifeval`, which
 the constraint registry shares.
@@ -21,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from wizardlite.constraints.ifeval import cache_dir, ifeval_checkers, offline_punkt
+from wizardlite.constraints.types import TYPES
 from wizardlite.eval.data import EvalPrompt
 
-__all__ = ["EXTRA", "Verdict", "cache_dir", "check", "checkers", "loose_variants", "offline_punkt"]
+__all__ = ["EXTRA", "Verdict", "cache_dir", "check", "checkers", "known", "loose_variants", "offline_punkt"]
 
 EXTRA: dict[str, type] = {}
 
@@ -31,6 +36,11 @@ EXTRA: dict[str, type] = {}
 def checkers() -> dict[str, type]:
     """The registry: the library's checkers, then `EXTRA` (which may replace one of them)."""
     return ifeval_checkers() | EXTRA
+
+
+def known() -> set[str]:
+    """Every instruction id that can be scored: the checkers' and the constraint registry's."""
+    return set(checkers()) | set(TYPES)
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,14 @@ def check(p: EvalPrompt, response: str) -> list[Verdict]:
     registry = checkers()
     out = []
     for iid, kwargs in zip(p.instruction_ids, p.kwargs, strict=True):
+        if iid not in registry:  # one of the project's own types: its checkers, its loose rule
+            try:
+                t = TYPES[iid]
+                said = bool(response.strip())  # an empty answer follows nothing, as in IFEval's scorer
+                out.append(Verdict(iid, said and t.verdict(response, kwargs), said and t.verdict(response, kwargs, True)))
+            except Exception as e:
+                out.append(Verdict(iid, False, False, f"{type(e).__name__}: {e}"))
+            continue
         checker = registry[iid](iid)
         try:
             _build(checker, kwargs, f"{p.key}|{iid}")
