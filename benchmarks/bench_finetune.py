@@ -1,16 +1,20 @@
-"""Fine-tuning throughput, measured side by side in one run.
+"""Fine-tuning throughput and memory on the CPU, measured side by side in one run.
 
-Run as: python benchmarks/bench_finetune.py                 # CPU: wizardlite engine vs a plain PyTorch+PEFT loop
-        python benchmarks/bench_finetune.py --trl           # ... and TRL's SFTTrainer (defaults, then without bf16 / checkpointing)
-        python benchmarks/bench_finetune.py --gpu --base PATH  # NVIDIA GPU: Unsloth vs HF+PEFT+bitsandbytes (pip install .[gpu])
+Run as: python benchmarks/bench_finetune.py                # or: just bench-finetune
+        python benchmarks/bench_finetune.py --steps 4 --rounds 1 --no-write   # a quick look
 
-CPU: both loops get the same model, the same LoRA settings and the very same batches, and
-their steps alternate (plain, ours, ours, plain, ...) so that load from other processes on a
-shared machine falls on both alike. tokens/s counts real (non-padding) tokens; the first step
-of each is a warm-up and not counted. TRL cannot be interleaved step by step (it owns its
-loop), so it runs after, on the same conversations, and its ratio is noisier.
-GPU: each engine runs in its own process (Unsloth patches transformers on import), on the same
-batches; tokens/s and peak CUDA memory are printed.
+Three ways to train the same LoRA on the same conversations:
+    peft-loop   what one writes by hand: transformers + PEFT, AdamW, a linear schedule, grad clipping
+    trl-cpu     wizardlite's cpu engine: TRL's SFTTrainer as `wizardlite finetune` builds it
+    trl-qlora   wizardlite's qlora engine: the base in 4-bit NF4 (bitsandbytes' CPU kernels), same trainer
+
+Each arm runs in a process of its own (so that its peak RSS is its own), on the same model, LoRA
+settings, batch order (data.grouped_order) and padded batches. tokens/s counts real (non-padding)
+tokens over the timed optimizer steps; the first step of each arm is a warm-up and not counted.
+The arms run in rounds whose order is reversed each time (A B C, C B A, ...), so that drift in the
+machine's load falls on all of them alike; the goal (issue 29: trl-cpu >= 0.9x peft-loop) is read
+on the per-round ratios. GPU engines (Unsloth vs qlora) are measured by `just gpu-check`.
+Writes benchmarks/results/bench_finetune.md and .json.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,191 +34,159 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `wizardlite finetune` does; see wizardlite/finetune/__init__.py
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `wizardlite finetune` does
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ARMS = ("peft-loop", "trl-cpu", "trl-qlora")
+GOAL = 0.9  # trl-cpu / peft-loop tokens/s
+RESULTS = REPO / "benchmarks" / "results"
 
 
-def setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list]:
+def recipe_config(args: argparse.Namespace) -> Any:
     import dataclasses
 
+    from wizardlite.recipe import FinetuneConfig
+
+    return dataclasses.replace(FinetuneConfig(), batch_size=args.batch_size, max_length=args.max_length,
+                               rank=args.rank, alpha=2 * args.rank, max_steps=args.steps + 1, eval_fraction=0.0,
+                               log_every=1, gradient_checkpointing=False)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def prepared(args: argparse.Namespace) -> tuple[Any, Path, Any, Any]:
     from wizardlite.finetune import data as ft_data
     from wizardlite.finetune import load_tokenizer
     from wizardlite.gguf.to_hf import base_folder
-    from wizardlite.recipe import FinetuneConfig
 
-    cfg = dataclasses.replace(FinetuneConfig(), batch_size=args.batch_size, max_length=args.max_length,
-                              rank=args.rank, alpha=2 * args.rank, dropout=args.dropout)
+    cfg = recipe_config(args)
     base = base_folder(args.base)
     tok = load_tokenizer(base, "")
-    data = ft_data.prepare(args.data, tok, args.max_length, "responses", 0.0, seed=0)
-    steps = ft_data.schedule(data.train, args.batch_size, 100.0, args.steps + 1, 1, False, args.max_length, seed=0)
-    return cfg, base, tok, steps
+    data = ft_data.prepare(args.data, tok, cfg.max_length, cfg.loss_on, 0.0, cfg.seed)
+    return cfg, base, tok, data
 
 
-def plain_model(base: Path, args: argparse.Namespace) -> Any:
-    """What one writes by hand: load, wrap with PEFT, call the model with labels."""
+def run_peft_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """The hand-written loop, built only from transformers, PEFT and torch."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
-    return get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=args.dropout,
-                                            target_modules=TARGETS, task_type="CAUSAL_LM"))
+    from wizardlite.finetune.data import collate, grouped_order
 
-
-def plain_step(model: Any, batch: dict, opt: Any) -> int:
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-    out.loss.backward()
-    opt.step()
-    opt.zero_grad()
-    return int(batch["attention_mask"].sum())
-
-
-def bench_cpu(args: argparse.Namespace) -> dict[str, float]:
-    import torch
-
-    from wizardlite.finetune import cpu as train_cpu
-    from wizardlite.finetune.data import collate
-
-    cfg, base, tok, steps = setup(args)
+    cfg, base, tok, data = prepared(args)
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, local_files_only=True)
+    model.config.use_cache = False
+    model = get_peft_model(model, LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                                             target_modules=list(cfg.target_modules), task_type="CAUSAL_LM"))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    sched = get_linear_schedule_with_warmup(opt, max(1, round(cfg.warmup_ratio * cfg.max_steps)), cfg.max_steps)
+    lengths, n = [len(e.input_ids) for e in data.train], cfg.batch_size
+    batches = []  # epoch after epoch, as the trainer's sampler gives them
+    for epoch in range(cfg.max_steps * n // len(lengths) + 1):
+        order = grouped_order(lengths, n, cfg.seed, epoch)
+        batches += [[data.train[i] for i in order[j:j + n]] for j in range(0, len(order), n)]
     pad = int(tok.pad_token_id)
-    ours = train_cpu.load_lora_model(cfg, base)
-    ours.train()
-    ours_params = [p for p in ours.parameters() if p.requires_grad]
-    ours_opt = torch.optim.AdamW(ours_params, lr=1e-4)
-    plain = plain_model(base, args)
-    plain.train()
-    plain_opt = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], lr=1e-4)
-    times: dict[str, list[float]] = {"plain": [], "wizardlite": []}
-    tokens: dict[str, list[int]] = {"plain": [], "wizardlite": []}
-    print(f"{len(steps)} steps of batch {args.batch_size}, max_length {args.max_length}; "
-          f"rows {sum(len(b) for s in steps for b in s)}; torch threads {torch.get_num_threads()}")
-    for i, step in enumerate(steps):
-        batch = collate(step[0], pad)
-        order = ["plain", "wizardlite"] if i % 2 == 0 else ["wizardlite", "plain"]
-        for name in order:
-            t = time.perf_counter()
-            if name == "plain":
-                n = plain_step(plain, batch, plain_opt)
-            else:
-                _, n = train_cpu.train_step(ours, [batch], ours_params, ours_opt, None)
-            dt = time.perf_counter() - t
-            if i > 0:  # step 0 warms up allocators and kernels
-                times[name].append(dt)
-                tokens[name].append(n)
-        print(f"  step {i}: {n} tokens, " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if v and i > 0))
-    res = {k: sum(tokens[k]) / sum(times[k]) for k in times}
-    res["ratio_steps_median"] = statistics.median(p / w for p, w in zip(times["plain"], times["wizardlite"], strict=True))
-    return res
+    tokens, seconds, loss = 0, 0.0, float("nan")
+    for step in range(cfg.max_steps):
+        batch = collate(batches[step], pad)
+        t = time.perf_counter()
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        dt = time.perf_counter() - t
+        loss = float(out.loss)
+        if step > 0:
+            tokens, seconds = tokens + int(batch["attention_mask"].sum()), seconds + dt
+    return {"tokens": tokens, "seconds": seconds, "final_loss": loss}
 
 
-def bench_trl(args: argparse.Namespace, variant: str) -> float:
-    """tokens/s of TRL's SFTTrainer; `variant` turns off the defaults that cost the most on CPU.
-    use_cpu=True is needed in every variant: with bf16 on (TRL's default) and no GPU,
-    TrainingArguments otherwise refuses to start."""
-    import datasets
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+def run_trl(args: argparse.Namespace, engine: str) -> dict[str, Any]:
+    """wizardlite's engine as `wizardlite finetune` runs it, less checkpoints and the progress bar."""
+    from transformers import TrainerCallback
 
-    from wizardlite.finetune import data as ft_data
-    from wizardlite.gguf.to_hf import base_folder
+    from wizardlite.finetune import engine as ft_engine
+    from wizardlite.finetune.trainer import make_trainer, sft_config
+    from wizardlite.finetune.trl_cpu import log_probs_on
 
-    base = base_folder(args.base)
-    convs, _, _ = ft_data.read_conversations(args.data)
-    ds = datasets.Dataset.from_list([{"messages": c} for c in convs])
-    extra: dict[str, Any] = {}
-    if variant in ("fp32", "fp32-nockpt"):
-        extra["bf16"] = False
-    if variant == "fp32-nockpt":
-        extra["gradient_checkpointing"] = False
-    timing: dict[str, list[float]] = {"t": [], "tok": []}
+    cfg, base, tok, data = prepared(args)
+    loaded = ft_engine.load_model(engine, cfg, base, tok)
+    timed: dict[str, Any] = {"tokens": 0, "seconds": 0.0, "loss": float("nan")}
 
     class Clock(TrainerCallback):
-        def on_step_begin(self, a, state, control, **kw):  # noqa: ANN001, ANN003, ANN201
+        def on_step_begin(self, a: Any, state: Any, control: Any, **kw: Any) -> None:
             self.t, self.seen = time.perf_counter(), state.num_input_tokens_seen
 
-        def on_step_end(self, a, state, control, **kw):  # noqa: ANN001, ANN003, ANN201
+        def on_step_end(self, a: Any, state: Any, control: Any, **kw: Any) -> None:
             if state.global_step > 1:  # the first step is a warm-up
-                timing["t"].append(time.perf_counter() - self.t)
-                timing["tok"].append(state.num_input_tokens_seen - self.seen)
+                timed["seconds"] += time.perf_counter() - self.t
+                timed["tokens"] += state.num_input_tokens_seen - self.seen
+
+        def on_log(self, a: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs and "loss" in logs:
+                timed["loss"] = float(logs["loss"])
 
     with tempfile.TemporaryDirectory() as tmp:
-        conf = SFTConfig(output_dir=tmp, max_steps=args.trl_steps + 1, per_device_train_batch_size=args.batch_size,
-                         max_length=args.max_length, report_to="none", include_num_input_tokens_seen="non_padding",
-                         save_strategy="no", disable_tqdm=True, use_cpu=True, **extra)
-        model = AutoModelForCausalLM.from_pretrained(str(base))
-        peft = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=args.dropout, target_modules=TARGETS,
-                          task_type="CAUSAL_LM")
-        trainer = SFTTrainer(model=model, args=conf, train_dataset=ds, peft_config=peft, callbacks=[Clock()])
-        trainer.train()
-    return sum(timing["tok"]) / sum(timing["t"])
+        trainer = make_trainer(cfg, loaded, data, sft_config(cfg, loaded, Path(tmp), save_strategy="no"), [Clock()])
+        with log_probs_on(loaded.device):
+            trainer.train()
+    return {"tokens": timed["tokens"], "seconds": timed["seconds"], "final_loss": timed["loss"],
+            "precision": loaded.precision}
 
 
-# ---------------------------------------------------------------------------- GPU
-
-
-def gpu_one(args: argparse.Namespace) -> None:
-    """One engine on the GPU, in this process: print a JSON line with tokens/s and peak memory."""
+def one(args: argparse.Namespace) -> None:
+    """One arm in this process: one JSON line on stdout."""
     import torch
 
-    from wizardlite.finetune.data import collate
-
-    if args.gpu_one == "unsloth":
-        from unsloth import FastLanguageModel  # first, so that it can patch transformers
-
-        _, base, tok, steps = setup(args)
-        model, _ = FastLanguageModel.from_pretrained(model_name=str(base), max_seq_length=args.max_length,
-                                                     load_in_4bit=True, dtype=None)
-        model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
-                                                 target_modules=TARGETS, use_gradient_checkpointing="unsloth",
-                                                 random_state=0)
-    else:
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-        _, base, tok, steps = setup(args)
-        q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(str(base), quantization_config=q, device_map={"": 0},
-                                                     dtype=torch.bfloat16)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-        model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
-                                                 target_modules=TARGETS, task_type="CAUSAL_LM"))
-    model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    torch.cuda.reset_peak_memory_stats()
-    seen, spent = 0, 0.0
-    for i, step in enumerate(steps):
-        batch = {k: v.cuda() for k, v in collate(step[0], int(tok.pad_token_id)).items()}
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        n = plain_step(model, batch, opt)
-        torch.cuda.synchronize()
-        if i > 0:
-            seen, spent = seen + n, spent + time.perf_counter() - t
-    print(json.dumps({"engine": args.gpu_one, "tokens_per_s": seen / spent,
-                      "peak_gib": torch.cuda.max_memory_allocated() / 2**30}))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t = time.perf_counter()
+    res = run_peft_loop(args) if args.one == "peft-loop" else run_trl(args, args.one.removeprefix("trl-"))
+    res |= {"arm": args.one, "tokens_per_s": res["tokens"] / res["seconds"], "peak_rss_mib": peak_rss_mib(),
+            "wall_s": time.perf_counter() - t, "torch_threads": torch.get_num_threads()}
+    print(json.dumps(res))
 
 
-def bench_gpu(args: argparse.Namespace) -> None:
-    rows = []
-    for engine in ("unsloth", "hf-bnb"):
-        cmd = [sys.executable, __file__, "--gpu-one", engine] + [a for a in sys.argv[1:] if a != "--gpu"]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((x for x in reversed(res.stdout.splitlines()) if x.startswith("{")), None)
-        if line is None:
-            print(f"{engine} failed:\n{res.stderr[-2000:]}")
-            continue
-        rows.append(json.loads(line))
-    for r in rows:
-        print(f"{r['engine']:10s} {r['tokens_per_s']:9.0f} tokens/s   peak {r['peak_gib']:.2f} GiB")
-    if len(rows) == 2:
-        print(f"unsloth / hf-bnb: {rows[0]['tokens_per_s'] / rows[1]['tokens_per_s']:.2f}x speed, "
-              f"{rows[0]['peak_gib'] / rows[1]['peak_gib']:.2f}x memory")
+def child(arm: str, argv: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, "--one", arm, *argv], capture_output=True, text=True)
+    line = next((x for x in reversed(proc.stdout.splitlines()) if x.startswith("{")), None)
+    if proc.returncode != 0 or line is None:
+        sys.exit(f"{arm} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(line)
+
+
+def ci95(xs: list[float]) -> tuple[float, float] | None:
+    """A t interval for the mean of the per-round ratios (None for one round)."""
+    if len(xs) < 2:
+        return None
+    t = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36}.get(len(xs), 2.0)
+    m, half = statistics.mean(xs), t * statistics.stdev(xs) / len(xs) ** 0.5
+    return m - half, m + half
+
+
+def table(runs: list[dict[str, Any]], rounds: int) -> tuple[list[str], dict[str, Any]]:
+    by_arm = {a: [r for r in runs if r["arm"] == a] for a in ARMS}
+    ratios = {a: [by_arm[a][i]["tokens_per_s"] / by_arm["peft-loop"][i]["tokens_per_s"] for i in range(rounds)]
+              for a in ARMS}
+    lines = ["| arm | tokens/s (per round) | mean | vs peft-loop (per round) | peak RSS MiB | final loss |",
+             "|---|---|---|---|---|---|"]
+    summary: dict[str, Any] = {}
+    for a in ARMS:
+        tps = [r["tokens_per_s"] for r in by_arm[a]]
+        rss = max(r["peak_rss_mib"] for r in by_arm[a])
+        summary[a] = {"tokens_per_s": statistics.mean(tps), "ratio_mean": statistics.mean(ratios[a]),
+                      "ratio_ci95": ci95(ratios[a]), "peak_rss_mib": rss, "final_loss": by_arm[a][-1]["final_loss"]}
+        lines.append(f"| {a} | {', '.join(f'{x:.0f}' for x in tps)} | {statistics.mean(tps):.0f} | "
+                     f"{', '.join(f'{x:.2f}x' for x in ratios[a])} | {rss:.0f} | {by_arm[a][-1]['final_loss']:.3f} |")
+    return lines, summary
 
 
 def main() -> None:
@@ -223,35 +196,51 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--rank", type=int, default=16)
-    ap.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout (the recipe default is 0)")
-    ap.add_argument("--steps", type=int, default=6, help="measured steps per loop (after one warm-up)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default); 1 is steadier "
-                    "on a machine shared with other jobs, where OpenMP threads wait on each other")
-    ap.add_argument("--trl", action="store_true", help="also time TRL's SFTTrainer")
-    ap.add_argument("--trl-steps", type=int, default=3)
-    ap.add_argument("--gpu", action="store_true")
-    ap.add_argument("--gpu-one", choices=["unsloth", "hf-bnb"], help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=8, help="timed optimizer steps per arm (after one warm-up)")
+    ap.add_argument("--rounds", type=int, default=2, help="each arm runs once per round; order reverses each round")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")
+    ap.add_argument("--one", choices=ARMS, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.gpu_one:
-        return gpu_one(args)
-    print("command: python " + " ".join([os.path.relpath(__file__, REPO)] + sys.argv[1:]))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    if args.gpu:
-        return bench_gpu(args)
-    if args.threads:
-        import torch
+    if args.one:
+        return one(args)
+    argv = [a for a in sys.argv[1:] if a != "--no-write"]
+    command = "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]])
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus"
+    print(f"command: {command}\nmachine: {machine}, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"{args.steps} timed steps of batch {args.batch_size}, max_length {args.max_length}, rank {args.rank}; "
+          f"{args.rounds} rounds")
+    runs = []
+    for r in range(args.rounds):
+        for arm in ARMS if r % 2 == 0 else ARMS[::-1]:
+            res = child(arm, argv) | {"round": r}
+            runs.append(res)
+            print(f"  round {r} {arm:10s} {res['tokens_per_s']:7.1f} tokens/s  peak RSS {res['peak_rss_mib']:6.0f} MiB  "
+                  f"loss {res['final_loss']:.3f}  ({res['wall_s']:.0f} s)")
+    lines, summary = table(runs, args.rounds)
+    load_end = os.getloadavg()[0]
+    cpu = summary["trl-cpu"]
+    verdict = (f"trl-cpu / peft-loop: {cpu['ratio_mean']:.2f}x (goal >= {GOAL}x: "
+               f"{'met' if cpu['ratio_mean'] >= GOAL else 'MISSED'})")
+    print("\n" + "\n".join(lines) + f"\n\n{verdict}\nload average {load_end:.1f} at end")
+    if args.no_write:
+        return
+    import torch
+    import transformers
+    import trl
 
-        torch.set_num_threads(args.threads)
-    res = bench_cpu(args)
-    print(f"\nplain PyTorch+PEFT loop   {res['plain']:8.1f} tokens/s")
-    print(f"wizardlite cpu engine     {res['wizardlite']:8.1f} tokens/s   "
-          f"ratio {res['wizardlite'] / res['plain']:.2f}x (median of per-step ratios {res['ratio_steps_median']:.2f}x)")
-    if args.trl:
-        for variant in ("defaults", "fp32", "fp32-nockpt"):
-            tps = bench_trl(args, variant)
-            print(f"TRL SFTTrainer {variant:11s} {tps:8.1f} tokens/s   vs plain loop {tps / res['plain']:.2f}x")
-    print(f"load average {os.getloadavg()[0]:.1f} at end")
+    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    md = [f"# bench_finetune: {time.strftime('%Y-%m-%d')}", "", f"`{command}`", "",
+          f"{machine}; {versions}; torch threads {runs[0]['torch_threads']}; load average at end {load_end:.1f}.",
+          f"{args.steps} timed steps per arm (after a warm-up) of batch {args.batch_size}, max_length "
+          f"{args.max_length}, LoRA rank {args.rank} on {args.base}; {args.rounds} rounds, order reversed each round.",
+          "", *lines, "", verdict, ""]
+    (RESULTS / "bench_finetune.md").write_text("\n".join(md), encoding="utf-8")
+    (RESULTS / "bench_finetune.json").write_text(json.dumps(
+        {"command": command, "machine": machine, "versions": versions, "date": time.strftime("%Y-%m-%d"),
+         "runs": runs, "summary": summary, "goal": GOAL}, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS / 'bench_finetune.md'}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The one trainer (TRL's SFTTrainer) under every engine: the tokens it trains on, resume after
-kill -9, DDP on two CPU processes, and the qlora engine end to end on CPU (4-bit base, merge, GGUF)."""
+kill -9, DDP on two CPU processes, the qlora engine end to end on CPU (4-bit base, merge, GGUF), and
+the unsloth engine against a scripted stand-in (and for real where a GPU and Unsloth are present)."""
 
 from __future__ import annotations
 
@@ -250,3 +251,95 @@ def test_qlora_on_cpu_loads_in_4_bit_trains_merges_in_16_bit_and_exports_a_gguf(
     assert merged[q].dtype == torch.float16 and not torch.allclose(merged[q].float(), base_w[q].float(), atol=1e-4)
     meta = GGUFFile(out / "model.gguf").meta
     assert meta["general.architecture"] == "llama" and (out / "adapter.gguf").is_file()
+
+
+# ---------------------------------------------------------------------------- the unsloth engine
+
+
+class ScriptedUnsloth:
+    """A stand-in for `unsloth.FastLanguageModel` that records what the engine gives it and
+    returns what Unsloth would: a (model, tokenizer) pair, then a PEFT model (here: transformers
+    and PEFT on the CPU, so that the one trainer can train it for real)."""
+
+    calls: list[tuple[str, dict]] = []
+
+    @classmethod
+    def from_pretrained(cls, **kw):  # noqa: ANN003, ANN206
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cls.calls.append(("from_pretrained", kw))
+        model = AutoModelForCausalLM.from_pretrained(kw["model_name"], dtype=kw["dtype"] or torch.float32)
+        tok = AutoTokenizer.from_pretrained(kw["model_name"])
+        tok.chat_template, tok.pad_token = None, None  # Unsloth's own tokenizer: the engine must set both
+        return model, tok
+
+    @classmethod
+    def get_peft_model(cls, model, **kw):  # noqa: ANN001, ANN003, ANN206
+        from peft import LoraConfig, get_peft_model
+
+        cls.calls.append(("get_peft_model", kw))
+        return get_peft_model(model, LoraConfig(r=kw["r"], lora_alpha=kw["lora_alpha"], lora_dropout=kw["lora_dropout"],
+                                                target_modules=kw["target_modules"], task_type="CAUSAL_LM"))
+
+
+@pytest.mark.slow
+def test_the_unsloth_engine_gives_unsloth_the_recipe_and_trains_what_it_returns(tiny: Path, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch):
+    import types
+
+    from rich.console import Console
+    from transformers import AutoTokenizer
+
+    from wizardlite import finetune
+    from wizardlite.finetune import engine
+
+    fake = types.ModuleType("unsloth")
+    fake.FastLanguageModel = ScriptedUnsloth  # type: ignore[attr-defined]
+    ScriptedUnsloth.calls = []
+    monkeypatch.setitem(sys.modules, "unsloth", fake)
+    monkeypatch.setattr(engine, "cuda_available", lambda: True)
+    r = recipe(tiny, tmp_path / "ft", engine="unsloth", max_steps=2, rank=4, alpha=8, max_length=96, seed=11)
+    out = finetune.run(r, console=Console(quiet=True))
+
+    (name1, load), (name2, peft) = ScriptedUnsloth.calls
+    assert (name1, name2) == ("from_pretrained", "get_peft_model")
+    assert load["model_name"] == str(tiny) and load["max_seq_length"] == 96 and load["load_in_4bit"] is True
+    assert load["dtype"] is None and load["random_state"] == 11 and load["local_files_only"] is True
+    assert load["use_gradient_checkpointing"] == "unsloth"  # unset in the recipe: on, as on any GPU
+    assert (peft["r"], peft["lora_alpha"], peft["lora_dropout"], peft["random_state"]) == (4, 8, 0.0, 11)
+    assert peft["target_modules"] == list(r.finetune.target_modules) and peft["max_seq_length"] == 96
+    info = json.loads((out / "recipe.resolved.json").read_text())
+    assert info["engine"] == "unsloth" and info["status"] == "done" and "unsloth" in info["versions"]
+    assert [row["step"] for row in _rows(out / "metrics.jsonl") if "loss" in row] == [1, 2]
+    saved = AutoTokenizer.from_pretrained(str(out / "adapter"))
+    # the tokenizer trained with and saved is Unsloth's, given the recipe's template and a pad token
+    assert saved.chat_template == AutoTokenizer.from_pretrained(str(tiny)).chat_template
+    assert saved.pad_token is not None
+    assert any(v.abs().sum() > 0 for k, v in _adapter(out).items() if "lora_B" in k)  # it trained
+
+
+def _cuda_and_unsloth() -> str | None:
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return "needs an NVIDIA GPU (the unsloth engine runs on CUDA only)"
+    if importlib.util.find_spec("unsloth") is None:
+        return 'needs Unsloth: pip install ".[gpu]"'
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_cuda_and_unsloth() is not None, reason=str(_cuda_and_unsloth()))
+def test_the_unsloth_engine_for_real_on_a_gpu(tiny: Path, tmp_path: Path):
+    from rich.console import Console
+
+    from wizardlite import finetune
+
+    out = finetune.run(recipe(tiny, tmp_path / "ft", engine="unsloth", max_steps=2, export=("adapter", "merged")),
+                       console=Console(quiet=True))
+    info = json.loads((out / "recipe.resolved.json").read_text())
+    assert info["engine"] == "unsloth" and info["status"] == "done"
+    assert (out / "merged" / "config.json").is_file()

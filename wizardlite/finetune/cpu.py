@@ -4,8 +4,8 @@ CPU by the one trainer (trainer.py).
 Run as: wizardlite finetune --set finetune.engine=cpu
 
 fp32 by default (finetune.precision = "auto"): bf16 autocast was ~20x slower on a CPU without
-bf16 arithmetic (benchmarks/results/bench_finetune.md). With precision = "bf16" the base's weights
-are loaded in bf16 (half the memory) and the adapters stay fp32.
+bf16 arithmetic (benchmarks/notes/finetune.md, TRL with its bf16 default). With precision =
+"bf16" the base's weights are loaded in bf16 (half the memory) and the adapters stay fp32.
 """
 
 from __future__ import annotations
