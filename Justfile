@@ -82,3 +82,7 @@ models:
 
 doctor:
     wizardlite doctor
+
+# the proof: the shipped recipe, pre-registered (benchmarks/proof/PROTOCOL.md), on T1-T3 (days; resumable)
+prove *ARGS:
+    HF_HUB_OFFLINE=1 python benchmarks/proof/prove.py {{ARGS}}

@@ -92,19 +92,31 @@ def wl(*args: str, log: Path) -> None:
 
 
 class Experiment:
-    def __init__(self, work: Path, quick: bool):
+    """Makes and evaluates arms, each step skipped when its output exists. By default the arms of
+    benchmarks/arms/ifeval_gain on IFEval; another driver passes its own arms, evaluation file and
+    the files every training set is decontaminated against (benchmarks/proof/dev.py)."""
+
+    def __init__(self, work: Path, quick: bool, specs: dict[str, Arm] | None = None,
+                 eval_file: Path = IFEVAL, decontaminate: tuple[Path, ...] = (IFEVAL,),
+                 seeds: Path | None = None, ft_recipe: Path = ROOT / "recipes" / "default.toml"):
         self.work, self.quick = work, quick
+        self.specs = ARM_SPECS if specs is None else specs
+        self.eval_file, self.seeds, self.ft_recipe = eval_file, seeds, ft_recipe
         self.timings_file = work / "timings.json"
-        self.decon = ["--set", f"decontaminate.files=[{json.dumps(str(IFEVAL))}]"]
+        self.decon_files = [str(f) for f in decontaminate]
+        self.decon = ["--set", f"decontaminate.files={json.dumps(self.decon_files)}"]
         # --quick: a few seeds, one round, a few fine-tune steps, 40 prompts: minutes, not hours
-        self.evolve_extra = ["--rounds", "1", "--limit", "12"] if quick else []
+        # (--set after the arm's own: a flag such as --rounds would lose to an arm's evolve.rounds)
+        self.evolve_extra = ["--limit", "12", "--set", "evolve.rounds=1"] if quick else []
         self.ft_extra = ["--max-steps", "4"] if quick else []
         self.eval_extra = ["--limit", "40", "--max-tokens", "256"] if quick else []
 
     # ---------------------------------------------------------------- data
 
     def seeds_file(self) -> Path:
-        """Both seed sets in one JSONL, read with wizardlite's own seed reader."""
+        """Both seed sets in one JSONL, read with wizardlite's own seed reader (or the file given)."""
+        if self.seeds is not None:
+            return self.seeds
         path = self.work / "seeds.jsonl"
         if not path.is_file():
             from wizardlite.evolve.seeds import load_seeds
@@ -120,7 +132,7 @@ class Experiment:
 
     def evolve(self, arm: str) -> Path:
         """An arm's own evolve run (data = "evolve"): its recipe with its overrides."""
-        spec, out = ARM_SPECS[arm], self.work / arm
+        spec, out = self.specs[arm], self.work / arm
         if not (out / "data" / "train.jsonl").is_file():
             start = spec.start_from
             if start and not (out / "records.jsonl").is_file():
@@ -131,12 +143,12 @@ class Experiment:
                     if (self.work / start / name).is_file():
                         shutil.copyfile(self.work / start / name, out / name)
             wl("evolve", "--recipe", spec.recipe, "--seeds", str(self.seeds_file()), "--out", str(out),
-               *self.evolve_extra, *self.decon, *set_flags(spec.evolve), log=out / "log.txt")
+               *self.decon, *set_flags(spec.evolve), *self.evolve_extra, log=out / "log.txt")
         return out / "data" / "train.jsonl"
 
     def training_set(self, arm: str) -> Path:
         """The rows an arm that makes its own training set is tuned on (see data_arm)."""
-        spec = ARM_SPECS[arm]
+        spec = self.specs[arm]
         if spec.data == "answered-seeds":
             return self.answered_seeds()
         if spec.data == "equal":
@@ -161,7 +173,7 @@ class Experiment:
         from wizardlite.recipe import load_recipe
         from wizardlite.records import KEPT, Record, derived_seed
 
-        recipe = load_recipe(ROOT / "recipes" / "default.toml", {"decontaminate.files": [str(IFEVAL)]})
+        recipe = load_recipe(ROOT / "recipes" / "default.toml", {"decontaminate.files": self.decon_files})
         seeds = [json.loads(line)["instruction"] for line in self.seeds_file().read_text().splitlines()]
         if self.quick:
             seeds = seeds[:12]
@@ -200,7 +212,7 @@ class Experiment:
     def finetune(self, arm: str, data: Path, overrides: tuple[str, ...] = ()) -> Path:
         gguf = self.work / arm / "ft" / "model.gguf"
         if not gguf.is_file():
-            wl("finetune", "--recipe", "recipes/default.toml", "--data", str(data), "--out", str(gguf.parent),
+            wl("finetune", "--recipe", str(self.ft_recipe), "--data", str(data), "--out", str(gguf.parent),
                *self.ft_extra, *set_flags(overrides), log=self.work / arm / "log.txt")
         return gguf
 
@@ -210,25 +222,26 @@ class Experiment:
             wl("average", *map(str, members), "--out", str(gguf.parent), log=self.work / arm / "log.txt")
         return gguf
 
-    def evaluate(self, arm: str, model: str) -> Path:
-        out = self.work / arm / "eval"
+    def evaluate(self, arm: str, model: str, data: Path | None = None, name: str = "eval") -> Path:
+        """`model` answers `data` (default: the experiment's evaluation file) into <arm>/<name>."""
+        out = self.work / arm / name
         if not (out / "results.json").is_file():
-            wl("eval", "--recipe", "recipes/default.toml", "--data", str(IFEVAL), "--model", model, "--out", str(out),
-               *self.eval_extra, log=self.work / arm / "log.txt")
+            wl("eval", "--recipe", "recipes/default.toml", "--data", str(data or self.eval_file), "--model", model,
+               "--out", str(out), *self.eval_extra, log=self.work / arm / "log.txt")
         return out
 
     def run(self, arm: str) -> None:
         t0 = time.time()
         print(f"[{arm}]", flush=True)
-        spec = ARM_SPECS[arm]
+        spec = self.specs[arm]
         if spec.data == "none":
             self.evaluate(arm, BASE_MODEL)
         elif spec.average:
-            members = [self.finetune(a, self.training_set(data_arm(a)), ARM_SPECS[a].finetune).parent
+            members = [self.finetune(a, self.training_set(self.specs[a].data_arm), self.specs[a].finetune).parent
                        for a in spec.average]
             self.evaluate(arm, str(self.average(arm, members)))
         else:
-            self.evaluate(arm, str(self.finetune(arm, self.training_set(data_arm(arm)), spec.finetune)))
+            self.evaluate(arm, str(self.finetune(arm, self.training_set(spec.data_arm), spec.finetune)))
         # wall seconds per arm, summed over sessions (a resumed arm adds its new time)
         # read just before writing: another driver running another arm may have written since
         timings = self.timings

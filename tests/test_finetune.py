@@ -332,7 +332,8 @@ def test_auto_on_a_gpu_takes_unsloth_when_it_imports_else_qlora_never_the_cpu(mo
 
 @pytest.mark.parametrize("key, value, message", [
     ("engine", "gpu", "not one of auto, cpu, qlora, unsloth"), ("precision", "fp8", "not one of auto, fp32, bf16, fp16"),
-    ("warmup_ratio", 1.5, "warmup_ratio must be in"), ("save_every", 0, "save_every must be >= 1")])
+    ("warmup_ratio", 1.5, "warmup_ratio must be in"), ("save_every", 0, "save_every must be >= 1"),
+    ("seeds", [7], "set finetune.seed instead"), ("seeds", [1, 2, 1], "a seed is named twice")])
 def test_finetune_settings_are_validated(key: str, value: object, message: str):
     with pytest.raises(ConfigError, match=message):
         load_recipe(None, {f"finetune.{key}": value})
@@ -429,6 +430,39 @@ def test_average_is_the_mean_of_the_members_updates(tiny: Path, tmp_path: Path):
     assert info["agreement"]["update_norms"] == pytest.approx(norms, rel=1e-3)
     mean_norm = sum(float(((mean[k] - base[k]) ** 2).sum()) for k in base) ** 0.5
     assert info["agreement"]["kept"] == pytest.approx(mean_norm / (sum(norms) / 2), rel=1e-3)
+
+
+@pytest.mark.slow
+def test_finetune_seeds_trains_each_then_ships_their_mean_checked_and_a_rerun_keeps_them(tmp_path: Path):
+    """`finetune.seeds = [1, 2]`: two whole fine-tunes in seed-1/ and seed-2/, their mean in the
+    output folder as the model (its GGUF checked against merged/), and the same command again
+    trains nothing; another setting trains the members again."""
+    import tiny_models
+    from rich.console import Console
+
+    from wizardlite import finetune
+    from wizardlite.gguf.to_hf import base_folder
+
+    tiny = tiny_models.build(tmp_path / "base", "llama", base_folder("smollm2"))  # a tokenizer the converter knows
+    steps: list[int] = []
+    r = recipe(tiny, tmp_path / "ft", seeds=(1, 2), max_steps=2)
+    out = finetune.run(r, console=Console(quiet=True), on_step=steps.append)
+    assert out == tmp_path / "ft" and len(steps) == 4  # two steps for each seed
+    for seed in (1, 2):
+        member = json.loads((out / f"seed-{seed}" / "recipe.resolved.json").read_text())
+        assert member["status"] == "done" and member["recipe"]["finetune"]["seed"] == seed
+        assert (out / f"seed-{seed}" / "model.gguf").is_file()
+    info = json.loads((out / "average.json").read_text())
+    assert [m["seed"] for m in info["members"]] == [1, 2]
+    assert (out / "model.gguf").is_file() and [p["ftype"] for p in info["parity"]] == ["f16"]
+    assert info["parity"][0]["ok"] and info["parity"][0]["argmax"] >= 0.95
+    before = (out / "seed-1" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
+    finetune.run(r, console=Console(quiet=True), on_step=steps.append)
+    assert len(steps) == 4  # both members were finished: nothing trained again
+    assert (out / "seed-1" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == before
+    finetune.run(dataclasses.replace(r, finetune=dataclasses.replace(r.finetune, learning_rate=1e-4)),
+                 console=Console(quiet=True), on_step=steps.append)
+    assert len(steps) == 8  # a setting that changes the weights: both trained anew
 
 
 def test_agreement_of_equal_unrelated_and_opposite_updates():

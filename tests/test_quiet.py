@@ -59,3 +59,18 @@ def test_verbose_flag(monkeypatch: pytest.MonkeyPatch):
     assert res.exit_code == 0, res.output
     assert verbose()
     monkeypatch.delenv(VERBOSE_ENV)
+
+
+HUB_WARNING = ("import logging, sys; from typer.testing import CliRunner; from wizardlite.cli import app; "
+               "logging.basicConfig(stream=sys.stdout); "
+               "assert CliRunner().invoke(app, sys.argv[1:] + ['constraints']).exit_code == 0; "
+               "logging.getLogger('bitsandbytes.backends.cpu.ops').warning('Failed to load CPU gemm_4bit_forward')")
+
+
+@pytest.mark.parametrize("loud", [False, True])
+def test_bitsandbytes_hub_kernel_warning_is_hidden_in_every_command_unless_verbose(loud: bool):
+    # bitsandbytes logs it when transformers imports it: under sentence-transformers in evolve,
+    # not only under the trainer; offline the kernel can never be fetched and its fallback is used
+    res = run_python(HUB_WARNING, *(["--verbose"] if loud else []))
+    assert res.returncode == 0, res.stderr
+    assert ("gemm_4bit_forward" in res.stdout) is loud

@@ -55,11 +55,12 @@ def friendly(fn: F) -> F:
 def main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
          verbose: Annotated[bool, typer.Option("--verbose", help="also show the libraries' own logs and "
                                                "progress bars (llama.cpp, transformers)")] = False) -> None:
+    from wizardlite.quiet import quiet_handled_loggers, set_verbose
+
     _state["debug"] = debug or bool(os.environ.get("WIZARDLITE_DEBUG"))
     if verbose:
-        from wizardlite.quiet import set_verbose
-
         set_verbose()
+    quiet_handled_loggers()  # before any command imports the libraries that warn
 
 
 def load(recipe: Path | None, sets: list[str] | None, flags: dict[str, Any]) -> Any:

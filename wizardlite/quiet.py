@@ -34,6 +34,22 @@ def set_verbose() -> None:
     os.environ[VERBOSE_ENV] = "1"
 
 
+# Loggers whose warnings are about something wizardlite handles: bitsandbytes' CPU backend, on CPUs
+# with AVX512-BF16, tries to fetch a kernel from the Hugging Face Hub when it is imported (by
+# transformers, under sentence-transformers in evolve as under the trainer) and warns when it cannot:
+# offline it never can, and its own fallback kernels are the ones used.
+HANDLED_LOGGERS = ("bitsandbytes.backends.cpu.ops", "kernels")
+
+
+def quiet_handled_loggers() -> None:
+    """Silence HANDLED_LOGGERS below errors (not with --verbose)."""
+    import logging
+
+    if not verbose():
+        for name in HANDLED_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def route_llama_logs(lc: Any, show: bool = False) -> None:
     """Send llama.cpp's log (ggml's included) nowhere, keeping its last error lines in
     `llama_errors`; to stderr as well with `show` or --verbose. `lc` is the llama_cpp module.

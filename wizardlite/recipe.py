@@ -211,6 +211,9 @@ class FinetuneConfig:
     save_every: int = 50  # steps between checkpoints
     log_every: int = 1
     seed: int = 3407
+    # two or more: one fine-tune per seed (in <out>/seed-N, each a whole fine-tune with its own GGUF),
+    # and the model in <out> is their mean (finetune/average.py); empty: one fine-tune with `seed`
+    seeds: tuple[int, ...] = ()
     export: tuple[str, ...] = ("adapter", "merged", "gguf")
     # f16 | q8_0 | q4_k_m | q5_k_m; the first is written as model.gguf, the others as model.<type>.gguf
     gguf_types: tuple[str, ...] = ("q8_0",)
@@ -222,6 +225,12 @@ class FinetuneConfig:
 
     def check(self) -> list[str]:
         errs = []
+        if len(self.seeds) == 1:
+            errs.append("finetune.seeds: one seed is one fine-tune: set finetune.seed instead (seeds is for two or more)")
+        if len(set(self.seeds)) < len(self.seeds):
+            errs.append("finetune.seeds: a seed is named twice: each fine-tune counts once in the mean")
+        if self.seeds and "adapter" not in self.export:
+            errs.append("finetune.seeds: the mean is taken of the adapters: keep \"adapter\" in finetune.export")
         if self.parity < 0:
             errs.append("finetune.parity must be >= 0 (0 turns the check off)")
         if self.engine not in ("auto", "cpu", "qlora", "unsloth"):

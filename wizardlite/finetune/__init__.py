@@ -140,6 +140,8 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
     # Read when torch loads its OpenMP runtime, so it must be set before the first `import torch`.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     console = console or Console(stderr=True)
+    if recipe.finetune.seeds:
+        return _run_seeds(recipe, console, on_step)
     timings: dict[str, float] = {}
     out = RunLayout(Path(recipe.run.out)).finetune(recipe.finetune.out)  # a file in the way fails here, not after the data
     main = is_main_process()
@@ -174,6 +176,42 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
     if problem := parity.failure(checked):  # everything is written; the GGUF is not what was trained
         raise ModelError(problem)
     return out.root
+
+
+def _run_seeds(recipe: Recipe, console: Console, on_step: Any) -> Path:
+    """`finetune.seeds`: one whole fine-tune per seed in <out>/seed-N (a finished one, of the same
+    settings and data, is kept as it is), then their mean into <out> as one model."""
+    from wizardlite.finetune.average import average  # average.py imports this module
+
+    cfg = recipe.finetune
+    if errs := cfg.check():
+        raise ConfigError("; ".join(errs))
+    root = RunLayout(Path(recipe.run.out)).finetune(cfg.out).root
+    members = []
+    for i, seed in enumerate(cfg.seeds, 1):
+        member = dataclasses.replace(recipe, finetune=dataclasses.replace(cfg, seed=seed, seeds=(),
+                                                                          out=str(root / f"seed-{seed}")))
+        folder = Path(member.finetune.out)
+        if _finished(member, folder):
+            console.print(f"fine-tune {i} of {len(cfg.seeds)} (seed {seed}): done before, in {folder}")
+        else:
+            console.rule(f"fine-tune {i} of {len(cfg.seeds)}: seed {seed} -> {folder}")
+            run(member, console, on_step)
+        members.append(folder)
+    console.rule(f"the mean of {len(members)} fine-tunes -> {root}")
+    return average(members, root, console)
+
+
+def _finished(member: Recipe, folder: Path) -> bool:
+    """Whether `folder` holds a finished fine-tune of exactly `member`'s settings and data."""
+    resolved = FinetuneLayout(folder).resolved
+    if not resolved.is_file():
+        return False
+    info = json.loads(resolved.read_text(encoding="utf-8"))
+    if info.get("status") != "done" or info["recipe"]["finetune"] != recipe_to_dict(member)["finetune"]:
+        return False
+    data = ft_data.find_data(Path(member.finetune.data or member.run.out))
+    return bool(info["data"]["sha256"] == tree_sha256(data))
 
 
 def _versions(engine: str) -> dict[str, str]:

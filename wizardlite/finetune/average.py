@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from wizardlite.errors import ConfigError, ModelError
-from wizardlite.finetune import base_identity, load_tokenizer
+from wizardlite.finetune import base_identity, load_tokenizer, parity
 from wizardlite.finetune.export import export_model
 from wizardlite.gguf import to_hf
 from wizardlite.io import atomic_write_text, tree_sha256
@@ -153,10 +153,13 @@ def average(folders: Sequence[Path], out: Path, console: Console | None = None) 
     layout.root.mkdir(parents=True, exist_ok=True)
     with library_bars_off():
         outputs = export_model(cfg, model, layout, tokenizer, base_dir, timings, console)
+        # the averaged GGUF is checked as a fine-tune's is, against merged/ (there is no one adapter)
+        checked = parity.after_export(cfg.parity, layout, outputs, cfg.gguf_types, tokenizer, base_dir,
+                                      first.info["data"]["path"], [], console, timings, from_adapter=False)
     info = {"members": [{"folder": str(m.folder), "adapter_sha256": tree_sha256(m.adapter),
                          "seed": m.finetune.get("seed"), "rank": m.finetune.get("rank")} for m in members],
             "agreement": {"update_norms": agreement.norms, "cosines": agreement.cosines, "kept": agreement.kept},
-            "base": first.info["base"], "outputs": outputs,
+            "base": first.info["base"], "outputs": outputs, "parity": [r.to_json() for r in checked],
             "seconds": {k: round(v, 2) for k, v in timings.items()}}
     atomic_write_text(layout.root / "average.json", json.dumps(info, indent=2, ensure_ascii=False))
     n, cos = len(members), agreement.cosines
@@ -166,4 +169,6 @@ def average(folders: Sequence[Path], out: Path, console: Console | None = None) 
         console.print(f"the members' updates: pairwise cosine {min(cos):.2f} to {max(cos):.2f}; the mean update is "
                       f"{100 * agreement.kept:.0f}% of a member's size (100% if they agreed, "
                       f"{100 / math.sqrt(n):.0f}% if unrelated)")
+    if problem := parity.failure(checked):  # everything is written; the GGUF is not the averaged model
+        raise ModelError(problem)
     return layout.root

@@ -15,13 +15,13 @@ the loss, the schedule, checkpoints and export are the same code for all three.
 from __future__ import annotations
 
 import importlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 
 from wizardlite.errors import ConfigError
+from wizardlite.quiet import quiet_handled_loggers
 from wizardlite.report import bar
 
 # engine name -> module under wizardlite.finetune with `load(cfg, base_dir, tokenizer) -> Loaded`
@@ -66,11 +66,9 @@ def _unsloth_imports() -> str | None:
 
 
 def quiet_bitsandbytes() -> None:
-    """On CPUs with AVX512-BF16, importing bitsandbytes (transformers' Trainer does) tries to fetch
-    a CPU kernel from the Hugging Face Hub and warns when it cannot: offline it never can, and
-    its own fallback kernels are the ones used. Those two warnings are silenced."""
-    for name in ("bitsandbytes.backends.cpu.ops", "kernels"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """bitsandbytes' warning that it could not fetch a CPU kernel from the Hub (offline it never
+    can; its own fallback kernels are used): silenced, as for every command (wizardlite.quiet)."""
+    quiet_handled_loggers()
 
 
 def import_bitsandbytes() -> Any:

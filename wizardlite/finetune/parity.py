@@ -427,10 +427,11 @@ def _saved_dtype(folder: Path) -> str:
 
 def after_export(prompts_n: int, out: Any, outputs: dict[str, str], gguf_types: Sequence[str], tokenizer: Any,
                  base_dir: Path, data_path: str | Path, eval_keys: Sequence[str], console: Any,
-                 timings: dict[str, float]) -> list[Parity]:
+                 timings: dict[str, float], from_adapter: bool = True) -> list[Parity]:
     """The check `wizardlite finetune` runs on what it exported (`out` a FinetuneLayout): the
-    merged model (base + adapter merged again as the export merged it, else merged/) against
-    model.gguf and the other GGUFs, on `prompts_n` prompts of the eval split (else training ones)."""
+    merged model (base + adapter merged again as the export merged it, else merged/; only merged/
+    when not `from_adapter`) against model.gguf and the other GGUFs, on `prompts_n` prompts of the
+    eval split (else training ones)."""
     import time
 
     ggufs = {t: Path(outputs[f"gguf_{t}"]) for t in gguf_types if f"gguf_{t}" in outputs}
@@ -438,7 +439,7 @@ def after_export(prompts_n: int, out: Any, outputs: dict[str, str], gguf_types: 
         return []
     t = time.perf_counter()
     merged = out.merged if (out.merged / "config.json").is_file() else None
-    if (out.adapter / "adapter_config.json").is_file():
+    if from_adapter and (out.adapter / "adapter_config.json").is_file():
         from wizardlite.finetune.export import merge_adapter
 
         model = merge_adapter(base_dir, out.adapter).eval()

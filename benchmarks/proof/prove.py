@@ -1,0 +1,369 @@
+"""The proof: the shipped recipe, pre-registered, on three test sets nobody tuned on.
+
+Run as: just prove                                   (resumable: run it again to continue)
+        python benchmarks/proof/prove.py --plan      (the steps, which are done, and the time left)
+        python benchmarks/proof/prove.py --table     (results from the evaluations done so far)
+        python benchmarks/proof/prove.py --quick     (a tiny version of every step, to try the pipeline)
+
+What runs is written down before it runs: benchmarks/proof/PROTOCOL.md says why and what counts,
+and the arm files in benchmarks/proof/protocol/ (format: benchmarks/arms.py) say how each arm is
+made. The driver refuses to start while either has uncommitted changes, or when the shipped
+recipe's sha256 is not the one PROTOCOL.md names; every result carries the protocol's commit.
+
+The arm named `shipped` is the recipe being proven (its `recipe`, with no overrides): it is evolved
+with `wizardlite evolve --recipe R` and fine-tuned with `wizardlite finetune --recipe R`, as a user
+runs it. Every other tuned arm is fine-tuned with the same recipe (tuned alike) on rows made from
+the same seeds, decontaminated against the same files. An arm `base` (data = "none") and an arm
+`seeds` (data = "answered-seeds") are required: the goals are stated against them.
+
+Tests (each evaluated once per arm; a finished evaluation is never run again):
+    ifeval          T1: IFEval's 541 prompts (recipes/testsets/ifeval_input_data.jsonl)
+    heldout_types   T2: IFEval's prompts whose constraints all lie in one half of the registry
+                    (benchmarks/proof/sets/t2_half_a.jsonl, t2_half_b.jsonl). An arm whose recipe
+                    draws verifiable constraints is evolved twice more, once per half
+                    (verify.half), and the model of each half answers the other half's prompts;
+                    an arm without them answers both files with its one model.
+    new_types       T3: 113 prompts of the 12 test-only types evolution never draws
+                    (benchmarks/proof/sets/t3_new.jsonl)
+With `finetune.seeds` in the recipe, an arm's model is the mean of its seeds' fine-tunes; the
+shipped arm's members are evaluated too, each on every test.
+
+Outputs: benchmarks/results/proof.md and proof.json (recipe_sha256, protocol_commit, and under
+tests.<test> the paired differences shipped_vs_base and shipped_vs_seeds, prompt-level loose,
+paired bootstrap); each arm's training rows and per-prompt answers under benchmarks/proof/runs/
+(committed: they are small, and anyone can rescore them). Models stay under --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: arms, ifeval_gain
+
+from arms import Arm, load_arms  # noqa: E402
+from ifeval_gain import IFEVAL, ROOT, Experiment, _answers, paired_entry  # noqa: E402
+
+from wizardlite.io import atomic_write_text  # noqa: E402
+
+PROOF = ROOT / "benchmarks" / "proof"
+PROTOCOL = PROOF / "PROTOCOL.md"
+ARMS_DIR = PROOF / "protocol"
+SETS = PROOF / "sets"
+HALVES = {"a": SETS / "t2_half_a.jsonl", "b": SETS / "t2_half_b.jsonl"}  # prompts whose ids all lie in that half
+TESTS = {"ifeval": IFEVAL, "heldout_types": None, "new_types": SETS / "t3_new.jsonl"}
+REQUIRED = {"base": "none", "seeds": "answered-seeds", "shipped": "evolve"}
+GOALS = {"ifeval": 5.0, "heldout_types": 2.0, "new_types": 0.0}  # shipped - base, points (PROTOCOL.md)
+METRIC = "prompt_loose"
+
+
+class ProtocolError(SystemExit):
+    pass
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def registered(protocol: Path, arms_dir: Path, recipe: Path, cwd: Path = ROOT) -> str:
+    """The commit of the protocol, after checking that what is about to run is what it registered:
+    PROTOCOL.md and the arm files committed with no change since, and the shipped recipe's sha256
+    the one PROTOCOL.md names (a line `recipe_sha256: <hex>`)."""
+    rel = [str(p.relative_to(cwd)) for p in (protocol, arms_dir)]
+    if not protocol.is_file():
+        raise ProtocolError(f"no {rel[0]}: write the protocol (arms, metrics, goals, stopping rule) and commit it first")
+    if dirty := git("status", "--porcelain", "--", *rel, cwd=cwd):
+        raise ProtocolError(f"the protocol has uncommitted changes ({dirty.splitlines()[0].strip()}): "
+                            "commit it before any test-set run")
+    commit = git("log", "-1", "--format=%H", "--", *rel, cwd=cwd)
+    if not commit:
+        raise ProtocolError(f"{rel[0]} is not committed: commit the protocol before any test-set run")
+    named = re.search(r"recipe_sha256:\s*`?([0-9a-f]{64})", protocol.read_text(encoding="utf-8"))
+    if not named:
+        raise ProtocolError(f"{rel[0]} names no `recipe_sha256: <hex>` of the recipe it registers")
+    if named.group(1) != sha256(recipe):
+        raise ProtocolError(f"{recipe.relative_to(cwd)} is not the recipe the protocol registered (sha256 "
+                            f"{sha256(recipe)[:12]}..., registered {named.group(1)[:12]}...): a changed recipe needs "
+                            "a new dev round and a new protocol")
+    return commit
+
+
+def needs_halves(spec: Arm) -> bool:
+    """Whether the arm's rows carry verifiable constraints, so that T2 needs runs on one half each."""
+    if spec.data != "evolve":
+        return False
+    from wizardlite.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / spec.recipe, list(spec.evolve))
+    return recipe.evolve.operations.get("verifiable_constraints", 0) > 0
+
+
+@dataclasses.dataclass
+class Step:
+    id: str  # "<arm>/<what>", also its key in steps.json
+    kind: str  # evolve | seeds | finetune | eval:<test>; the time left is estimated per kind
+    done: Callable[[], bool]
+    run: Callable[[], Any]
+
+
+class Proof:
+    def __init__(self, work: Path, quick: bool, arms_dir: Path = ARMS_DIR):
+        from wizardlite.recipe import load_recipe
+
+        self.specs = load_arms(arms_dir)
+        wrong = [f"'{a}' (data = \"{d}\")" for a, d in REQUIRED.items() if self.specs.get(a, None) is None
+                 or self.specs[a].data != d]
+        if wrong:
+            raise ProtocolError(f"{arms_dir}: the protocol needs the arms {', '.join(wrong)}")
+        shipped = self.specs["shipped"]
+        if shipped.evolve or shipped.finetune or shipped.average or shipped.start_from:
+            raise ProtocolError("the shipped arm is its recipe as shipped: no overrides, no average, no start_from")
+        self.recipe_path = ROOT / shipped.recipe
+        self.recipe = load_recipe(self.recipe_path)
+        decon = tuple(Path(f) if Path(f).is_absolute() else ROOT / f for f in self.recipe.decontaminate.files)
+        missing = [f for f in (IFEVAL, ROOT / "recipes" / "testsets" / "heldout.jsonl") if f not in decon]
+        if missing:
+            raise ProtocolError(f"{shipped.recipe} must decontaminate against the test sets' sources: add "
+                                f"{', '.join(str(f.relative_to(ROOT)) for f in missing)} to [decontaminate] files")
+        self.halves: dict[str, str] = {}  # the per-half runs of T2, as arms of their own: name -> its arm
+        for arm, spec in list(self.specs.items()):
+            if needs_halves(spec):
+                for h in HALVES:
+                    self.specs[f"{arm}-half-{h}"] = dataclasses.replace(
+                        spec, name=f"{arm}-half-{h}", evolve=(*spec.evolve, f"verify.half={h}"))
+                    self.halves[f"{arm}-half-{h}"] = arm
+        self.work, self.quick = work, quick
+        self.exp = Experiment(work, quick, specs=self.specs, decontaminate=decon,
+                              seeds=ROOT / self.recipe.seeds.path, ft_recipe=self.recipe_path)
+        self.steps_file = work / "steps.json"
+
+    # ---------------------------------------------------------------- the plan
+
+    def model_dir(self, arm: str) -> Path:
+        return self.work / arm / "ft"
+
+    def members(self, arm: str) -> list[str]:
+        """The shipped arm's fine-tunes averaged into its model, by folder name (seed-N)."""
+        return [f"seed-{s}" for s in self.recipe.finetune.seeds] if arm == "shipped" else []
+
+    def evals(self, arm: str) -> list[tuple[str, str, Path, str]]:
+        """(test, folder name, data, model) for every evaluation of the arm and of its members."""
+        models = [("", "")] + [(f"-{m}", m) for m in self.members(arm)]
+        out = []
+        for suffix, member in models:
+            def model(a: str, member: str = member) -> str:
+                if self.specs[a].data == "none":
+                    return "smollm2-q8_0"
+                folder = self.model_dir(a) / member if member else self.model_dir(a)
+                return str(folder / "model.gguf")
+            for test, data in TESTS.items():
+                if data is not None:
+                    out.append((test, f"{test}{suffix}", data, model(arm)))
+                    continue
+                for h, half_data in HALVES.items():  # T2: the model that never saw half h answers it
+                    other = next(x for x in HALVES if x != h)
+                    trained = f"{arm}-half-{other}" if f"{arm}-half-{other}" in self.halves else arm
+                    out.append((test, f"{test}-{h}{suffix}", half_data, model(trained)))
+        return out
+
+    def plan(self) -> list[Step]:
+        steps: list[Step] = []
+        exp = self.exp
+        for arm, spec in self.specs.items():
+            if spec.data == "evolve":
+                train = self.work / arm / "data" / "train.jsonl"
+                steps.append(Step(f"{arm}/evolve", "evolve", train.is_file, lambda a=arm: exp.evolve(a)))
+            elif spec.data == "answered-seeds":
+                steps.append(Step(f"{arm}/seeds", "seeds", (self.work / "seeds" / "data" / "train.jsonl").is_file,
+                                  exp.answered_seeds))
+            if spec.data != "none":
+                gguf = self.model_dir(arm) / "model.gguf"
+                steps.append(Step(f"{arm}/finetune", "finetune", gguf.is_file,
+                                  lambda a=arm: exp.finetune(a, self.work / a / "data" / "train.jsonl",
+                                                             self.specs[a].finetune)))
+        for arm in self.specs:
+            if arm in self.halves:
+                continue  # a half's model is evaluated as its arm's T2 answers
+            for test, name, data, model in self.evals(arm):
+                res = self.work / arm / name / "results.json"
+                steps.append(Step(f"{arm}/{name}", f"eval:{test}", res.is_file,
+                                  lambda a=arm, m=model, d=data, n=name: exp.evaluate(a, m, d, n)))
+        return steps
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return json.loads(self.steps_file.read_text()) if self.steps_file.is_file() else {}
+
+    def time_left(self, steps: list[Step]) -> tuple[float, list[str]]:
+        """Seconds left, each step not done estimated by the mean of the done steps of its kind;
+        and the kinds with nothing done to go by."""
+        t = self.timings
+        by_kind: dict[str, list[float]] = {}
+        for s in steps:
+            if s.done() and s.id in t:
+                by_kind.setdefault(s.kind, []).append(t[s.id])
+        left, unknown = 0.0, set()
+        for s in steps:
+            if not s.done():
+                if by_kind.get(s.kind):
+                    left += sum(by_kind[s.kind]) / len(by_kind[s.kind])
+                else:
+                    unknown.add(s.kind)
+        return left, sorted(unknown)
+
+    def status(self, steps: list[Step]) -> str:
+        done = sum(s.done() for s in steps)
+        left, unknown = self.time_left(steps)
+        text = f"{done} of {len(steps)} steps done; about {left / 3600:.1f} h left from the steps done so far"
+        return text + (f" (not counting {', '.join(unknown)}: none done yet)" if unknown else "")
+
+    def run(self, only: str | None = None) -> None:
+        steps = self.plan()
+        for s in steps:
+            if s.done() or (only and not s.id.startswith(only + "/")):
+                continue
+            print(f"[{s.id}] {self.status(steps)}", flush=True)
+            t0 = time.time()
+            s.run()
+            t = self.timings  # read just before writing: a resumed step adds its new time
+            t[s.id] = t.get(s.id, 0.0) + time.time() - t0
+            atomic_write_text(self.steps_file, json.dumps(t, indent=2) + "\n")
+        print(self.status(steps), flush=True)
+
+    # ---------------------------------------------------------------- results
+
+    def verdicts(self, arm: str, test: str, suffix: str = "") -> dict[str, Any] | None:
+        """The arm's verdicts on one test (T2: both halves together), or None until all are in."""
+        from wizardlite.eval.report import verdicts
+
+        names = [n for t, n, _, _ in self.evals(arm) if t == test and n.endswith(suffix)
+                 and (suffix or not re.search(r"-seed-\d+$", n))]
+        folders = [self.work / arm / n for n in names]
+        if not folders or not all((f / "results.json").is_file() for f in folders):
+            return None
+        out: dict[str, Any] = {}
+        for f in folders:
+            out |= verdicts(_answers(f))
+        return out
+
+    def summarise(self, commit: str | None) -> dict[str, Any]:
+        from wizardlite.eval.stats import accuracies, paired_mean
+
+        rel = self.recipe_path.relative_to(ROOT) if self.recipe_path.is_relative_to(ROOT) else self.recipe_path
+        s: dict[str, Any] = {"recipe": str(rel), "recipe_sha256": sha256(self.recipe_path),
+                             "protocol_commit": commit, "metric": METRIC, "tests": {}}
+        arms = [a for a in self.specs if a not in self.halves]
+        for test in TESTS:
+            v = {a: self.verdicts(a, test) for a in arms}
+            members = {m: self.verdicts("shipped", test, f"-{m}") for m in self.members("shipped")}
+            t: dict[str, Any] = {"arms": {a: {"prompt_loose": accuracies(x, 1000, 0)[METRIC].value, "n": len(x)}
+                                          for a, x in v.items() if x}}
+            for ref in ("base", "seeds"):
+                if v.get("shipped") and v.get(ref):
+                    p = paired_entry(v["shipped"], v[ref], METRIC)
+                    if p:
+                        t[f"shipped_vs_{ref}"] = {**p, "n": len(set(v["shipped"]) & set(v[ref]))}
+            t["vs_base"] = {a: paired_entry(x, v["base"], METRIC) for a, x in v.items()
+                            if x and a != "base" and v.get("base")}
+            done = [x for x in members.values() if x]
+            if v.get("base") and len(done) == len(members) and len(done) > 1:
+                m = paired_mean(done, v["base"], METRIC)
+                if m:
+                    t["shipped_members_vs_base"] = {"diff_points": m.difference_points, "ci95": list(m.ci95),
+                                                    "each": dict(zip(members, m.each, strict=True)), "n": m.prompts}
+            goal = GOALS[test]
+            if "shipped_vs_base" in t:
+                d, lo = t["shipped_vs_base"]["diff_points"], t["shipped_vs_base"]["ci95"][0]
+                met = d >= goal and (test == "new_types" or lo > 0)
+                if test == "ifeval":
+                    met = met and t.get("shipped_vs_seeds", {}).get("diff_points", -1.0) > 0
+                t["goal"] = {"shipped_minus_base_at_least": goal, "met": met}
+            s["tests"][test] = t
+        s["not_done"] = [st.id for st in self.plan() if not st.done()]
+        return s
+
+    def publish(self) -> None:
+        """Each arm's training rows and answers into benchmarks/proof/runs/ (committed)."""
+        dest = PROOF / "runs"
+        for arm in self.specs:
+            train = self.work / arm / "data" / "train.jsonl"
+            if train.is_file():
+                (dest / arm).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(train, dest / arm / "train.jsonl")
+            for _, name, _, _ in self.evals(arm) if arm not in self.halves else []:
+                answers = self.work / arm / name / "responses.jsonl"
+                if (answers.parent / "results.json").is_file():
+                    (dest / arm).mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(answers, dest / arm / f"{name}.responses.jsonl")
+
+
+def write_results(s: dict[str, Any], folder: Path, name: str) -> None:
+    atomic_write_text(folder / f"{name}.json", json.dumps(s, indent=2) + "\n")
+    lines = [f"# The proof: `{s['recipe']}`", "",
+             f"Recipe sha256 `{s['recipe_sha256'][:16]}...`, protocol commit `{s['protocol_commit'] or 'none (--quick)'}`"
+             " (`benchmarks/proof/PROTOCOL.md`). Prompt-level loose accuracy; differences in points, paired "
+             "bootstrap 95% interval, McNemar's p.", ""]
+    for test, t in s["tests"].items():
+        lines += [f"## {test}", "", "| arm | prompts | loose % | vs base |", "|---|---|---|---|"]
+        for arm, a in t["arms"].items():
+            p = t["vs_base"].get(arm)
+            vs = f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]" if p else "-"
+            lines.append(f"| {arm} | {a['n']} | {100 * a['prompt_loose']:.1f} | {vs} |")
+        for key in ("shipped_vs_base", "shipped_vs_seeds", "shipped_members_vs_base"):
+            if key in t:
+                p = t[key]
+                lines.append(f"\n{key}: {p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}] on {p['n']} prompts")
+        if "goal" in t:
+            g = t["goal"]
+            lines.append(f"\ngoal (shipped - base >= {g['shipped_minus_base_at_least']:+.0f}): "
+                         f"**{'met' if g['met'] else 'missed'}**")
+        lines.append("")
+    if s["not_done"]:
+        lines.append(f"Not done yet ({len(s['not_done'])} steps): run `just prove` again; it resumes.")
+    atomic_write_text(folder / f"{name}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, default=None, help="models and runs (default: benchmarks/work/proof)")
+    ap.add_argument("--arm", help="run only this arm's steps")
+    ap.add_argument("--plan", action="store_true", help="list the steps, which are done, and the time left")
+    ap.add_argument("--table", action="store_true", help="only write the results of what is done")
+    ap.add_argument("--quick", action="store_true", help="a tiny version of every step (not a result; "
+                    "no protocol check; --arms-dir to try other arms)")
+    ap.add_argument("--arms-dir", type=Path, default=ARMS_DIR, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    work = args.work or ROOT / "benchmarks" / "work" / ("proof_quick" if args.quick else "proof")
+    proof = Proof(work, args.quick, args.arms_dir)
+    commit = None if args.quick else registered(PROTOCOL, args.arms_dir, proof.recipe_path)
+    steps = proof.plan()
+    if args.plan:
+        for s in steps:
+            print(f"{'done' if s.done() else '    '}  {s.id}")
+        print(proof.status(steps))
+        return
+    if not args.table:
+        proof.run(args.arm)
+    if not args.quick:
+        proof.publish()
+    write_results(proof.summarise(commit), work if args.quick else ROOT / "benchmarks" / "results",
+                  "proof_quick" if args.quick else "proof")
+
+
+if __name__ == "__main__":
+    main()

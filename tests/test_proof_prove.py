@@ -1,0 +1,154 @@
+"""`just prove` (benchmarks/proof/prove.py): it refuses to run what the protocol did not register,
+plans every step (the per-half runs of T2, the shipped recipe's members on every test), estimates
+the time left from the steps done, and reports shipped against base and seeds with the goals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks" / "proof"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import prove  # noqa: E402
+
+HELDOUT = REPO / "recipes" / "testsets" / "heldout.jsonl"
+
+
+def _protocol(tmp_path: Path, ops: str = "verifiable_constraints = 9, deepen = 1") -> Path:
+    """A protocol folder of the four arms, its shipped recipe decontaminated as the driver asks."""
+    recipe = tmp_path / "shipped.toml"
+    recipe.write_text(f"""
+[seeds]
+path = "{REPO / 'recipes' / 'seeds' / 'general.jsonl'}"
+[evolve]
+operations = {{ {ops} }}
+[decontaminate]
+files = ["{prove.IFEVAL}", "{HELDOUT}"]
+[finetune]
+seeds = [1, 2]
+""")
+    arms = tmp_path / "protocol"
+    arms.mkdir()
+    (arms / "base.toml").write_text('about = "b"\norder = 1\ndata = "none"\n')
+    (arms / "seeds.toml").write_text('about = "s"\norder = 2\ndata = "answered-seeds"\n')
+    (arms / "paper.toml").write_text(f'about = "p"\norder = 3\ndata = "evolve"\nrecipe = "{REPO / "recipes/default.toml"}"\n')
+    (arms / "shipped.toml").write_text(f'about = "v"\norder = 4\ndata = "evolve"\nrecipe = "{recipe}"\n')
+    return arms
+
+
+def test_the_plan_has_the_halves_of_t2_and_the_members_on_every_test(tmp_path: Path):
+    proof = prove.Proof(tmp_path / "w", quick=True, arms_dir=_protocol(tmp_path))
+    steps = {s.id: s for s in proof.plan()}
+    # the shipped recipe draws verifiable constraints: evolved and tuned once per half as well
+    for half in ("a", "b"):
+        assert f"shipped-half-{half}/evolve" in steps and f"shipped-half-{half}/finetune" in steps
+    assert "paper-half-a/evolve" not in steps  # the paper's method has no verifiable constraints
+    assert "base/finetune" not in steps and "seeds/seeds" in steps
+    assert proof.specs["shipped-half-b"].evolve == ("verify.half=b",)
+    evals = {name: (data, model) for _, name, data, model in proof.evals("shipped")}
+    # T2: the model that never saw half a answers half a's prompts, and each member as well
+    assert evals["heldout_types-a"] == (prove.HALVES["a"], str(tmp_path / "w/shipped-half-b/ft/model.gguf"))
+    assert evals["heldout_types-b-seed-2"] == (prove.HALVES["b"],
+                                               str(tmp_path / "w/shipped-half-a/ft/seed-2/model.gguf"))
+    assert set(evals) == {f"{t}{s}" for t in ("ifeval", "heldout_types-a", "heldout_types-b", "new_types")
+                          for s in ("", "-seed-1", "-seed-2")}
+    paper = {name: model for _, name, _, model in proof.evals("paper")}
+    assert paper["heldout_types-a"] == paper["heldout_types-b"] == str(tmp_path / "w/paper/ft/model.gguf")
+    assert {name: model for _, name, _, model in proof.evals("base")}["new_types"] == "smollm2-q8_0"
+
+
+def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind(tmp_path: Path):
+    proof = prove.Proof(tmp_path / "w", quick=True, arms_dir=_protocol(tmp_path))
+    for name in ("ifeval", "new_types"):
+        (tmp_path / "w" / "base" / name).mkdir(parents=True)
+        (tmp_path / "w" / "base" / name / "results.json").write_text("{}")
+    (tmp_path / "w" / "steps.json").write_text(json.dumps({"base/ifeval": 600.0, "base/new_types": 200.0}))
+    steps = proof.plan()
+    left, unknown = proof.time_left(steps)
+    ifeval_left = sum(1 for s in steps if s.kind == "eval:ifeval" and not s.done())
+    new_left = sum(1 for s in steps if s.kind == "eval:new_types" and not s.done())
+    assert ifeval_left > 0 and new_left > 0
+    assert left == pytest.approx(600 * ifeval_left + 200 * new_left)
+    assert unknown == ["eval:heldout_types", "evolve", "finetune", "seeds"]  # nothing done to go by
+    assert "2 of" in proof.status(steps) and "not counting eval:heldout_types, evolve" in proof.status(steps)
+
+
+def test_shipped_without_decontamination_or_with_overrides_is_refused(tmp_path: Path):
+    arms = _protocol(tmp_path)
+    recipe = tmp_path / "shipped.toml"
+    recipe.write_text(recipe.read_text().replace(f', "{HELDOUT}"', ""))
+    with pytest.raises(prove.ProtocolError, match="heldout.jsonl to \\[decontaminate\\] files"):
+        prove.Proof(tmp_path / "w", quick=True, arms_dir=arms)
+    (arms / "shipped.toml").write_text((arms / "shipped.toml").read_text() + 'evolve = ["evolve.rounds=8"]\n')
+    with pytest.raises(prove.ProtocolError, match="no overrides"):
+        prove.Proof(tmp_path / "w", quick=True, arms_dir=arms)
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+def test_only_a_committed_protocol_naming_the_recipe_runs(tmp_path: Path):
+    repo = tmp_path / "repo"
+    (repo / "protocol").mkdir(parents=True)
+    recipe = repo / "r.toml"
+    recipe.write_text("[evolve]\nrounds = 8\n")
+    protocol, arms = repo / "PROTOCOL.md", repo / "protocol"
+    _git(repo, "init", "-q")
+    with pytest.raises(prove.ProtocolError, match="no PROTOCOL.md"):
+        prove.registered(protocol, arms, recipe, cwd=repo)
+    (arms / "base.toml").write_text('about = "b"\norder = 1\ndata = "none"\n')
+    protocol.write_text(f"recipe_sha256: {hashlib.sha256(recipe.read_bytes()).hexdigest()}\n")
+    with pytest.raises(prove.ProtocolError, match="uncommitted"):
+        prove.registered(protocol, arms, recipe, cwd=repo)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "protocol")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert prove.registered(protocol, arms, recipe, cwd=repo) == commit
+    recipe.write_text("[evolve]\nrounds = 4\n")  # the recipe changed after registration
+    with pytest.raises(prove.ProtocolError, match="not the recipe the protocol registered"):
+        prove.registered(protocol, arms, recipe, cwd=repo)
+    _git(repo, "checkout", "--", "r.toml")
+    (arms / "base.toml").write_text('about = "b2"\norder = 1\ndata = "none"\n')  # an arm edited afterwards
+    with pytest.raises(prove.ProtocolError, match="uncommitted"):
+        prove.registered(protocol, arms, recipe, cwd=repo)
+
+
+def _answers(folder: Path, passed: dict[str, bool]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text("{}")
+    rows = [{"role": "model", "key": k, "instruction_ids": ["punctuation:no_comma"], "finish": "stop",
+             "verdicts": [{"strict": ok, "loose": ok}]} for k, ok in passed.items()]
+    (folder / "responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_the_results_pair_shipped_with_base_and_seeds_and_say_whether_each_goal_was_met(tmp_path: Path):
+    proof = prove.Proof(tmp_path / "w", quick=True, arms_dir=_protocol(tmp_path))
+    keys = [f"k{i}" for i in range(40)]
+    share = {"base": 10, "seeds": 12, "paper": 11, "shipped": 20, "seed-1": 18, "seed-2": 22}
+    for arm in ("base", "seeds", "paper", "shipped"):
+        for _, name, _, _ in proof.evals(arm):
+            who = name.rsplit("-", 2)[-2] + "-" + name.rsplit("-", 1)[-1] if "-seed-" in name else arm
+            # T2's two halves are two files: their keys differ, as the real files' do
+            prefix = name.split("-seed-")[0]
+            _answers(tmp_path / "w" / arm / name, {f"{prefix}-{k}": i < share[who] for i, k in enumerate(keys)})
+    s = proof.summarise(commit="abc")
+    t1 = s["tests"]["ifeval"]
+    assert t1["shipped_vs_base"]["diff_points"] == pytest.approx(25.0) and t1["shipped_vs_base"]["n"] == 40
+    assert t1["shipped_vs_seeds"]["diff_points"] == pytest.approx(20.0)
+    assert t1["shipped_members_vs_base"]["each"] == pytest.approx({"seed-1": 20.0, "seed-2": 30.0})
+    assert t1["goal"]["met"] is True
+    t2 = s["tests"]["heldout_types"]
+    assert t2["shipped_vs_base"]["n"] == 80  # both halves, paired as one set
+    assert s["recipe_sha256"] == hashlib.sha256((tmp_path / "shipped.toml").read_bytes()).hexdigest()
+    assert s["protocol_commit"] == "abc"
+    prove.write_results(s, tmp_path, "proof")
+    assert "goal (shipped - base >= +5): **met**" in (tmp_path / "proof.md").read_text()
