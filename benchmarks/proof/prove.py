@@ -129,6 +129,9 @@ class Proof:
                  or self.specs[a].data != d]
         if wrong:
             raise ProtocolError(f"{arms_dir}: the protocol needs the arms {', '.join(wrong)}")
+        if averaged := [a for a, sp in self.specs.items() if sp.average or sp.data == "equal"]:
+            raise ProtocolError(f"{', '.join(averaged)}: a proof arm averages its seeds with the recipe's "
+                                "finetune.seeds, not with `average`; and makes its own rows (no \"equal\")")
         shipped = self.specs["shipped"]
         if shipped.evolve or shipped.finetune or shipped.average or shipped.start_from:
             raise ProtocolError("the shipped arm is its recipe as shipped: no overrides, no average, no start_from")
@@ -180,21 +183,25 @@ class Proof:
                     out.append((test, f"{test}-{h}{suffix}", half_data, model(trained)))
         return out
 
+    def rows(self, arm: str) -> Path:
+        """The training rows the arm is tuned on (its own, or those of the arm its `data` names)."""
+        made_by = self.specs[self.specs[arm].data_arm]
+        folder = "seeds" if made_by.data == "answered-seeds" else made_by.name  # where Experiment writes them
+        return self.work / folder / "data" / "train.jsonl"
+
     def plan(self) -> list[Step]:
+        """Every step in the order it runs: the rows of every arm, the fine-tunes, the evaluations."""
         steps: list[Step] = []
         exp = self.exp
         for arm, spec in self.specs.items():
             if spec.data == "evolve":
-                train = self.work / arm / "data" / "train.jsonl"
-                steps.append(Step(f"{arm}/evolve", "evolve", train.is_file, lambda a=arm: exp.evolve(a)))
+                steps.append(Step(f"{arm}/evolve", "evolve", self.rows(arm).is_file, lambda a=arm: exp.evolve(a)))
             elif spec.data == "answered-seeds":
-                steps.append(Step(f"{arm}/seeds", "seeds", (self.work / "seeds" / "data" / "train.jsonl").is_file,
-                                  exp.answered_seeds))
+                steps.append(Step(f"{arm}/seeds", "seeds", self.rows(arm).is_file, exp.answered_seeds))
+        for arm, spec in self.specs.items():
             if spec.data != "none":
-                gguf = self.model_dir(arm) / "model.gguf"
-                steps.append(Step(f"{arm}/finetune", "finetune", gguf.is_file,
-                                  lambda a=arm: exp.finetune(a, self.work / a / "data" / "train.jsonl",
-                                                             self.specs[a].finetune)))
+                steps.append(Step(f"{arm}/finetune", "finetune", (self.model_dir(arm) / "model.gguf").is_file,
+                                  lambda a=arm: exp.finetune(a, self.rows(a), self.specs[a].finetune)))
         for arm in self.specs:
             if arm in self.halves:
                 continue  # a half's model is evaluated as its arm's T2 answers
@@ -299,9 +306,9 @@ class Proof:
     def publish(self) -> None:
         """Each arm's training rows and answers into benchmarks/proof/runs/ (committed)."""
         dest = PROOF / "runs"
-        for arm in self.specs:
-            train = self.work / arm / "data" / "train.jsonl"
-            if train.is_file():
+        for arm, spec in self.specs.items():
+            train = self.rows(arm)
+            if spec.data != "none" and train.is_file():
                 (dest / arm).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(train, dest / arm / "train.jsonl")
             for _, name, _, _ in self.evals(arm) if arm not in self.halves else []:
