@@ -52,6 +52,7 @@ def summarise(folder: Path, work: Path, timings: dict[str, float]) -> dict[str, 
 
     specs = load_arms(folder)
     rows = {a: _answers(work / a / "eval") for a in specs if (work / a / "eval" / "results.json").is_file()}
+    v = {a: verdicts(answers) for a, answers in rows.items()}
     out: dict[str, Any] = {"dev_set": str(DEV.relative_to(ROOT)), "arms": {}, "vs_base": {}, "pairs": {}}
     parts: dict[str, set[str]] = {s: set() for s in SUBSETS}
     for answers in rows.values():
@@ -60,22 +61,20 @@ def summarise(folder: Path, work: Path, timings: dict[str, float]) -> dict[str, 
             parts[subset_of(r["instruction_ids"])].add(k)
     for arm, answers in rows.items():
         train = work / specs[arm].data_arm / "data" / "train.jsonl"
-        v = verdicts(answers)
         out["arms"][arm] = {
             "about": specs[arm].about, "answered": len(answers),
             "train_rows": sum(1 for _ in train.open()) if train.is_file() else 0,
             "cut_at_limit": sum(r["finish"] == "length" for r in answers.values()),
             "wall_s": round(timings.get(arm, 0.0), 1) or None,
-            "prompt_loose": {s: accuracies({k: x for k, x in v.items() if k in parts[s]}, 1000, 0)["prompt_loose"].value
-                             for s in SUBSETS if parts[s] & set(v)}}
+            "prompt_loose": {s: accuracies({k: x for k, x in v[arm].items() if k in parts[s]}, 1000, 0)["prompt_loose"].value
+                             for s in SUBSETS if parts[s] & set(v[arm])}}
 
     def compare(a: str, b: str) -> dict[str, Any]:
-        va, vb = verdicts(rows[a]), verdicts(rows[b])
         res = {}
         for s in SUBSETS:
-            p = paired_entry({k: x for k, x in va.items() if k in parts[s]}, vb, "prompt_loose")
+            p = paired_entry({k: x for k, x in v[a].items() if k in parts[s]}, v[b], "prompt_loose")
             if p:
-                res[s] = {**p, "n": len(parts[s] & set(va) & set(vb))}
+                res[s] = {**p, "n": len(parts[s] & set(v[a]) & set(v[b]))}
         return res
 
     tuned = [a for a in rows if specs[a].data != "none"]

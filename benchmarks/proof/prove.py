@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
@@ -52,9 +51,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: arms, ifeval_gain
 
 from arms import Arm, load_arms  # noqa: E402
-from ifeval_gain import IFEVAL, ROOT, Experiment, _answers, paired_entry  # noqa: E402
+from ifeval_gain import IFEVAL, ROOT, Experiment, _answers, diff_ci, paired_entry  # noqa: E402
 
-from wizardlite.io import atomic_write_text  # noqa: E402
+from wizardlite.io import atomic_write_text, file_sha256  # noqa: E402
 
 PROOF = ROOT / "benchmarks" / "proof"
 PROTOCOL = PROOF / "PROTOCOL.md"
@@ -69,10 +68,6 @@ METRIC = "prompt_loose"
 
 class ProtocolError(SystemExit):
     pass
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
@@ -95,9 +90,9 @@ def registered(protocol: Path, arms_dir: Path, recipe: Path, cwd: Path = ROOT) -
     named = re.search(r"recipe_sha256:\s*`?([0-9a-f]{64})", protocol.read_text(encoding="utf-8"))
     if not named:
         raise ProtocolError(f"{rel[0]} names no `recipe_sha256: <hex>` of the recipe it registers")
-    if named.group(1) != sha256(recipe):
+    if named.group(1) != (actual := file_sha256(recipe)):
         raise ProtocolError(f"{recipe.relative_to(cwd)} is not the recipe the protocol registered (sha256 "
-                            f"{sha256(recipe)[:12]}..., registered {named.group(1)[:12]}...): a changed recipe needs "
+                            f"{actual[:12]}..., registered {named.group(1)[:12]}...): a changed recipe needs "
                             "a new dev round and a new protocol")
     return commit
 
@@ -271,7 +266,7 @@ class Proof:
         from wizardlite.eval.stats import accuracies, paired_mean
 
         rel = self.recipe_path.relative_to(ROOT) if self.recipe_path.is_relative_to(ROOT) else self.recipe_path
-        s: dict[str, Any] = {"recipe": str(rel), "recipe_sha256": sha256(self.recipe_path),
+        s: dict[str, Any] = {"recipe": str(rel), "recipe_sha256": file_sha256(self.recipe_path),
                              "protocol_commit": commit, "metric": METRIC, "tests": {}}
         arms = [a for a in self.specs if a not in self.halves]
         for test in TESTS:
@@ -328,12 +323,12 @@ def write_results(s: dict[str, Any], folder: Path, name: str) -> None:
         lines += [f"## {test}", "", "| arm | prompts | loose % | vs base |", "|---|---|---|---|"]
         for arm, a in t["arms"].items():
             p = t["vs_base"].get(arm)
-            vs = f"{p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]" if p else "-"
+            vs = diff_ci(p)[0] if p else "-"
             lines.append(f"| {arm} | {a['n']} | {100 * a['prompt_loose']:.1f} | {vs} |")
         for key in ("shipped_vs_base", "shipped_vs_seeds", "shipped_members_vs_base"):
             if key in t:
                 p = t[key]
-                lines.append(f"\n{key}: {p['diff_points']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}] on {p['n']} prompts")
+                lines.append(f"\n{key}: {diff_ci(t[key])[0]} on {t[key]['n']} prompts")
         if "goal" in t:
             g = t["goal"]
             lines.append(f"\ngoal (shipped - base >= {g['shipped_minus_base_at_least']:+.0f}): "

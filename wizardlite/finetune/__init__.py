@@ -39,7 +39,7 @@ from wizardlite.gguf.to_hf import SOURCE
 from wizardlite.io import atomic_write_text, iter_jsonl, tree_sha256
 from wizardlite.layout import FinetuneLayout, RunLayout
 from wizardlite.models import model_sha256
-from wizardlite.quiet import library_bars_off
+from wizardlite.quiet import library_bars_off, quiet_handled_loggers
 from wizardlite.recipe import FinetuneConfig, Recipe, recipe_to_dict
 from wizardlite.records import content_hash
 from wizardlite.report import pyplot, save_figure
@@ -133,7 +133,7 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never touch a hub, whatever the caller forgot
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    ft_engine.quiet_bitsandbytes()
+    quiet_handled_loggers()  # bitsandbytes' Hub-kernel warning, also when called outside the CLI
     # OpenMP threads that spin while they wait for each other take the CPU from whatever else
     # runs on the machine, and from each other: with a second busy process on 2 cores a step
     # was 10x slower with the default policy, and as fast as one idle thread with PASSIVE.

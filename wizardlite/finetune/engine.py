@@ -65,14 +65,8 @@ def _unsloth_imports() -> str | None:
     return None
 
 
-def quiet_bitsandbytes() -> None:
-    """bitsandbytes' warning that it could not fetch a CPU kernel from the Hub (offline it never
-    can; its own fallback kernels are used): silenced, as for every command (wizardlite.quiet)."""
-    quiet_handled_loggers()
-
-
 def import_bitsandbytes() -> Any:
-    quiet_bitsandbytes()
+    quiet_handled_loggers()  # its Hub-kernel warning (wizardlite.quiet), for callers outside the CLI
     return importlib.import_module("bitsandbytes")
 
 
