@@ -456,13 +456,21 @@ def test_finetune_seeds_trains_each_then_ships_their_mean_checked_and_a_rerun_ke
     assert [m["seed"] for m in info["members"]] == [1, 2]
     assert (out / "model.gguf").is_file() and [p["ftype"] for p in info["parity"]] == ["f16"]
     assert info["parity"][0]["ok"] and info["parity"][0]["argmax"] >= 0.95
-    before = (out / "seed-1" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns
+    def mtimes() -> list[int]:
+        return [p.stat().st_mtime_ns for p in (out / "seed-1" / "adapter" / "adapter_model.safetensors",
+                                               out / "average.json", out / "model.gguf")]
+
+    before = mtimes()
     finetune.run(r, console=Console(quiet=True), on_step=steps.append)
     assert len(steps) == 4  # both members were finished: nothing trained again
-    assert (out / "seed-1" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == before
+    assert mtimes() == before  # nor averaged and exported again: the mean of these members is there
+    (out / "model.gguf").unlink()
+    finetune.run(r, console=Console(quiet=True), on_step=steps.append)
+    assert len(steps) == 4 and (out / "model.gguf").is_file()  # an output gone: averaged again, not trained
     finetune.run(dataclasses.replace(r, finetune=dataclasses.replace(r.finetune, learning_rate=1e-4)),
                  console=Console(quiet=True), on_step=steps.append)
     assert len(steps) == 8  # a setting that changes the weights: both trained anew
+    assert json.loads((out / "average.json").read_text())["members"] != info["members"]  # and averaged anew
 
 
 def test_agreement_of_equal_unrelated_and_opposite_updates():

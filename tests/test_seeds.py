@@ -319,3 +319,15 @@ def test_a_seed_longer_than_the_context_is_skipped_once_at_load(tmp_path, monkey
     assert re.search(r"line 3: too long for the evolver's context \(its evolve prompt is \d+ tokens; n_ctx is 300\)",
                      report), report
     assert json.loads((out / "summary.json").read_text())["seed_lines_skipped"] == 1
+
+
+def test_verified_seeds_are_the_self_instruct_and_general_seeds_as_the_seed_reader_reads_them():
+    """recipes/seeds/verified.jsonl is derived, not written: the 175 Self-Instruct seeds then the
+    16 general ones, each as `load_seeds` makes its prompt (instruction, then the input)."""
+    rows = []
+    for src in ("recipes/seeds/self_instruct.jsonl", "recipes/seeds/general.jsonl"):
+        seeds, _ = load_seeds(SeedsConfig(path=src), base_dir=REPO)
+        rows += [{"instruction": s.instruction} for s in seeds]
+    expected = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    assert (REPO / "recipes/seeds/verified.jsonl").read_text(encoding="utf-8") == expected
+    assert len(rows) == 191
