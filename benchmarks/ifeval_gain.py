@@ -170,9 +170,11 @@ class Experiment:
         from wizardlite.backends import GenRequest, Sampling, make_generator, user
         from wizardlite.evolve.decontam import Decontaminator
         from wizardlite.evolve.dedup import Embedder
+        from wizardlite.quiet import quiet_handled_loggers
         from wizardlite.recipe import load_recipe
         from wizardlite.records import KEPT, Record, derived_seed
 
+        quiet_handled_loggers()  # as the CLI does: bitsandbytes' Hub-kernel warning, under sentence-transformers
         recipe = load_recipe(ROOT / "recipes" / "default.toml", {"decontaminate.files": self.decon_files})
         seeds = [json.loads(line)["instruction"] for line in self.seeds_file().read_text().splitlines()]
         if self.quick:

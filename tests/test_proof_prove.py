@@ -77,7 +77,12 @@ def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind(tmp_path: Path
     assert ifeval_left > 0 and new_left > 0
     assert left == pytest.approx(600 * ifeval_left + 200 * new_left)
     assert unknown == ["eval:heldout_types", "evolve", "finetune", "seeds"]  # nothing done to go by
-    assert "2 of" in proof.status(steps) and "not counting eval:heldout_types, evolve" in proof.status(steps)
+    status = proof.status(steps)
+    assert status.startswith(f"2 of {len(steps)} steps done; {left / 3600:.1f} h for the kinds begun")
+    assert status.endswith("no estimate yet for eval:heldout_types, evolve, finetune, seeds (none done)")
+    (tmp_path / "w" / "steps.json").write_text("{}")  # nothing timed: no figure at all, not 0.0 h
+    assert proof.status(steps) == (f"2 of {len(steps)} steps done; no estimate yet for eval:heldout_types, "
+                                   "eval:ifeval, eval:new_types, evolve, finetune, seeds (none done)")
 
 
 def test_shipped_without_decontamination_or_with_overrides_is_refused(tmp_path: Path):

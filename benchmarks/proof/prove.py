@@ -230,8 +230,12 @@ class Proof:
     def status(self, steps: list[Step]) -> str:
         done = sum(s.done() for s in steps)
         left, unknown = self.time_left(steps)
-        text = f"{done} of {len(steps)} steps done; about {left / 3600:.1f} h left from the steps done so far"
-        return text + (f" (not counting {', '.join(unknown)}: none done yet)" if unknown else "")
+        text = f"{done} of {len(steps)} steps done"
+        if not unknown:
+            return text + f"; about {left / 3600:.1f} h left, from the steps done so far"
+        known = f"{left / 3600:.1f} h for the kinds begun, " if left else ""
+        return text + f"; {known}no estimate yet for {', '.join(unknown)} (none done)"
+
 
     def run(self, only: str | None = None) -> None:
         steps = self.plan()
