@@ -33,12 +33,12 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from arms import Arm, load_arms
+from clock import StepClock
 
 from wizardlite.io import atomic_write_text
 
@@ -102,7 +102,7 @@ class Experiment:
         self.work, self.quick = work, quick
         self.specs = ARM_SPECS if specs is None else specs
         self.eval_file, self.seeds, self.ft_recipe = eval_file, seeds, ft_recipe
-        self.timings_file = work / "timings.json"
+        self.clock = StepClock(work / "timings.json")
         self.decon_files = [str(f) for f in decontaminate]
         self.decon = ["--set", f"decontaminate.files={json.dumps(self.decon_files)}"]
         # --quick: a few seeds, one round, a few fine-tune steps, 40 prompts: minutes, not hours
@@ -233,27 +233,21 @@ class Experiment:
         return out
 
     def run(self, arm: str) -> None:
-        t0 = time.time()
         print(f"[{arm}]", flush=True)
         spec = self.specs[arm]
-        if spec.data == "none":
-            self.evaluate(arm, BASE_MODEL)
-        elif spec.average:
-            members = [self.finetune(a, self.training_set(self.specs[a].data_arm), self.specs[a].finetune).parent
-                       for a in spec.average]
-            self.evaluate(arm, str(self.average(arm, members)))
-        else:
-            self.evaluate(arm, str(self.finetune(arm, self.training_set(spec.data_arm), spec.finetune)))
-        # wall seconds per arm, summed over sessions (a resumed arm adds its new time)
-        # read just before writing: another driver running another arm may have written since
-        timings = self.timings
-        timings[arm] = timings.get(arm, 0.0) + time.time() - t0
-        atomic_write_text(self.timings_file, json.dumps(timings, indent=2) + "\n")
+        with self.clock.timing(arm):  # wall seconds per arm, summed over sessions, kept if one is cut off
+            if spec.data == "none":
+                self.evaluate(arm, BASE_MODEL)
+            elif spec.average:
+                members = [self.finetune(a, self.training_set(self.specs[a].data_arm), self.specs[a].finetune).parent
+                           for a in spec.average]
+                self.evaluate(arm, str(self.average(arm, members)))
+            else:
+                self.evaluate(arm, str(self.finetune(arm, self.training_set(spec.data_arm), spec.finetune)))
 
     @property
     def timings(self) -> dict[str, float]:
-        f = self.timings_file
-        return json.loads(f.read_text()) if f.is_file() else {}
+        return self.clock.read()
 
 
 # ---------------------------------------------------------------- the table

@@ -43,7 +43,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: arms, ifeval_gain
 
 from arms import Arm, load_arms  # noqa: E402
+from clock import StepClock  # noqa: E402
 from ifeval_gain import IFEVAL, ROOT, Experiment, _answers, diff_ci, paired_entry  # noqa: E402
 
 from wizardlite.io import atomic_write_text, file_sha256  # noqa: E402
@@ -147,7 +147,7 @@ class Proof:
         self.work, self.quick = work, quick
         self.exp = Experiment(work, quick, specs=self.specs, decontaminate=decon,
                               seeds=ROOT / self.recipe.seeds.path, ft_recipe=self.recipe_path)
-        self.steps_file = work / "steps.json"
+        self.clock = StepClock(work / "steps.json")
 
     # ---------------------------------------------------------------- the plan
 
@@ -208,7 +208,7 @@ class Proof:
 
     @property
     def timings(self) -> dict[str, float]:
-        return json.loads(self.steps_file.read_text()) if self.steps_file.is_file() else {}
+        return self.clock.read()
 
     def time_left(self, steps: list[Step]) -> tuple[float, list[str]]:
         """Seconds left, each step not done estimated by the mean of the done steps of its kind;
@@ -243,11 +243,8 @@ class Proof:
             if s.done() or (only and not s.id.startswith(only + "/")):
                 continue
             print(f"[{s.id}] {self.status(steps)}", flush=True)
-            t0 = time.time()
-            s.run()
-            t = self.timings  # read just before writing: a resumed step adds its new time
-            t[s.id] = t.get(s.id, 0.0) + time.time() - t0
-            atomic_write_text(self.steps_file, json.dumps(t, indent=2) + "\n")
+            with self.clock.timing(s.id):  # a step resumed in another session adds its new time
+                s.run()
         print(self.status(steps), flush=True)
 
     # ---------------------------------------------------------------- results
