@@ -2,6 +2,7 @@
 unknown keys, bad values and overrides are reported by name."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,14 +41,34 @@ def test_every_file_a_shipped_recipe_names_is_in_the_repository(path, monkeypatc
 
 # ---------------------------------------------------------------------------- a typo fails
 
-# Each mutation: the text it changes in a recipe (a regex with one group, the name), and the
-# misspelt name the error must quote.
-TYPOS = {
-    "operation": (r"operations = \{ ?(\w+) =", lambda name: name + "x"),
-    "backend": (r'backend = "(\w+)"', lambda name: name[:-1]),
-    "constraint type": (r"(\[verify\])", lambda _: '[verify]\ntypes = ["punctuation:no_comas"]'),
+# Each mutation: a recipe's text with one name misspelt, and that name (the error must quote it);
+# None when the recipe has no such name to misspell.
+def _misspell(pattern: str, wrong: Callable[[str], str]) -> Callable[[str], tuple[str, str] | None]:
+    def mutate(text: str) -> tuple[str, str] | None:
+        m = re.search(pattern, text)
+        if m is None:
+            return None
+        bad = wrong(m.group(1))
+        return text[:m.start(1)] + bad + text[m.end(1):], bad
+    return mutate
+
+
+def _constraint_type(text: str) -> tuple[str, str] | None:
+    """The first constraint type a recipe's verify.types names, misspelt; or, in a [verify] that
+    names none, a misspelt one added."""
+    if re.search(r"^types = \[", text, re.M):
+        return _misspell(r'(?m)^types = \[\s*"([^"]+)"', lambda name: name[:-1])(text)
+    if "[verify]" in text:
+        return text.replace("[verify]", '[verify]\ntypes = ["punctuation:no_comas"]', 1), "punctuation:no_comas"
+    return None
+
+
+TYPOS: dict[str, Callable[[str], tuple[str, str] | None]] = {
+    "operation": _misspell(r"operations = \{ ?(\w+) =", lambda name: name + "x"),
+    "backend": _misspell(r'backend = "(\w+)"', lambda name: name[:-1]),
+    "constraint type": _constraint_type,
 }
-CASES = [(p, kind) for p in RECIPES for kind, (pattern, _) in TYPOS.items() if re.search(pattern, p.read_text())]
+CASES = [(p, kind) for p in RECIPES for kind, mutate in TYPOS.items() if mutate(p.read_text()) is not None]
 
 
 def test_every_kind_of_typo_is_tried_on_some_shipped_recipe():
@@ -56,17 +77,14 @@ def test_every_kind_of_typo_is_tried_on_some_shipped_recipe():
 
 @pytest.mark.parametrize("path, kind", CASES, ids=lambda x: x.name if isinstance(x, Path) else x)
 def test_a_typo_in_a_shipped_recipe_fails_validation(path, kind, tmp_path):
-    pattern, misspell = TYPOS[kind]
-    text = path.read_text()
-    m = re.search(pattern, text)
-    assert m is not None
-    wrong = misspell(m.group(1))
+    mutated = TYPOS[kind](path.read_text())
+    assert mutated is not None
+    text, wrong = mutated
     copy = tmp_path / path.name
-    copy.write_text(text[:m.start(1)] + wrong + text[m.end(1):])
+    copy.write_text(text)
     with pytest.raises(ConfigError) as e:
         load_as_the_cli_does(copy, [], {})
-    quoted = "punctuation:no_comas" if kind == "constraint type" else wrong
-    assert f"'{quoted}'" in str(e.value)
+    assert f"'{wrong}'" in str(e.value)
 
 
 # ---------------------------------------------------------------------------- the fine-tune base

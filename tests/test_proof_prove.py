@@ -157,3 +157,16 @@ def test_the_results_pair_shipped_with_base_and_seeds_and_say_whether_each_goal_
     assert s["protocol_commit"] == "abc"
     prove.write_results(s, tmp_path, "proof")
     assert "goal (shipped - base >= +5): **met**" in (tmp_path / "proof.md").read_text()
+
+
+def test_the_committed_protocol_and_the_shipped_recipe_make_the_whole_plan(tmp_path: Path):
+    """benchmarks/proof/protocol/ with recipes/verified.toml as it ships: four arms, the shipped
+    one's two per-half runs for T2, its three fine-tune seeds evaluated on every test."""
+    proof = prove.Proof(tmp_path / "w", quick=False)
+    assert list(proof.specs) == ["base", "seeds", "paper", "shipped", "shipped-half-a", "shipped-half-b"]
+    assert proof.members("shipped") == ["seed-3407", "seed-2", "seed-3"]
+    steps = proof.plan()
+    kinds = [s.kind for s in steps]
+    assert kinds.count("evolve") == 4 and kinds.count("seeds") == 1 and kinds.count("finetune") == 5
+    # base, seeds, paper and shipped's mean, then its three members: T1, T2's two halves, T3 each
+    assert len([k for k in kinds if k.startswith("eval:")]) == 7 * 4 and not any(s.done() for s in steps)
