@@ -56,11 +56,10 @@ def _misspell(pattern: str, wrong: Callable[[str], str]) -> Callable[[str], tupl
 def _constraint_type(text: str) -> tuple[str, str] | None:
     """The first constraint type a recipe's verify.types names, misspelt; or, in a [verify] that
     names none, a misspelt one added."""
-    if re.search(r"^types = \[", text, re.M):
-        return _misspell(r'(?m)^types = \[\s*"([^"]+)"', lambda name: name[:-1])(text)
-    if "[verify]" in text:
-        return text.replace("[verify]", '[verify]\ntypes = ["punctuation:no_comas"]', 1), "punctuation:no_comas"
-    return None
+    listed = _misspell(r'(?m)^types = \[\s*"([^"]+)"', lambda name: name[:-1])(text)
+    if listed is not None or "[verify]" not in text:
+        return listed
+    return text.replace("[verify]", '[verify]\ntypes = ["punctuation:no_comas"]', 1), "punctuation:no_comas"
 
 
 TYPOS: dict[str, Callable[[str], tuple[str, str] | None]] = {

@@ -236,7 +236,6 @@ class Proof:
         known = f"{left / 3600:.1f} h for the kinds begun, " if left else ""
         return text + f"; {known}no estimate yet for {', '.join(unknown)} (none done)"
 
-
     def run(self, only: str | None = None) -> None:
         steps = self.plan()
         for s in steps:
@@ -329,7 +328,7 @@ def write_results(s: dict[str, Any], folder: Path, name: str) -> None:
         for key in ("shipped_vs_base", "shipped_vs_seeds", "shipped_members_vs_base"):
             if key in t:
                 p = t[key]
-                lines.append(f"\n{key}: {diff_ci(t[key])[0]} on {t[key]['n']} prompts")
+                lines.append(f"\n{key}: {diff_ci(p)[0]} on {p['n']} prompts")
         if "goal" in t:
             g = t["goal"]
             lines.append(f"\ngoal (shipped - base >= {g['shipped_minus_base_at_least']:+.0f}): "

@@ -181,7 +181,7 @@ def run(recipe: Recipe, console: Console | None = None, on_step: Any = None) -> 
 def _run_seeds(recipe: Recipe, console: Console, on_step: Any) -> Path:
     """`finetune.seeds`: one whole fine-tune per seed in <out>/seed-N (a finished one, of the same
     settings and data, is kept as it is), then their mean into <out> as one model."""
-    from wizardlite.finetune.average import average  # average.py imports this module
+    from wizardlite.finetune.average import average, up_to_date  # average.py imports this module
 
     cfg = recipe.finetune
     if errs := cfg.check():
@@ -198,24 +198,11 @@ def _run_seeds(recipe: Recipe, console: Console, on_step: Any) -> Path:
             console.rule(f"fine-tune {i} of {len(cfg.seeds)}: seed {seed} -> {folder}")
             run(member, console, on_step)
         members.append(folder)
-    if _averaged(root, members):
+    if up_to_date(root, members):
         console.print(f"the mean of these {len(members)} fine-tunes: done before, in {root}")
         return root
     console.rule(f"the mean of {len(members)} fine-tunes -> {root}")
     return average(members, root, console)
-
-
-def _averaged(root: Path, members: list[Path]) -> bool:
-    """Whether `root` holds the mean of exactly these members' adapters as they are now, with
-    every output it names in place and its parity check passed."""
-    path = root / "average.json"
-    if not path.is_file():
-        return False
-    info = json.loads(path.read_text(encoding="utf-8"))
-    named = [(Path(m["folder"]).resolve(), m["adapter_sha256"]) for m in info.get("members", [])]
-    current = [(f.resolve(), tree_sha256(FinetuneLayout(f).adapter)) for f in members]
-    return (named == current and all(Path(o).exists() for o in info.get("outputs", {}).values())
-            and all(r.get("ok") for r in info.get("parity", [])))
 
 
 def _finished(member: Recipe, folder: Path) -> bool:

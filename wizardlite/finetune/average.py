@@ -130,6 +130,19 @@ def mean_of_adapters(base_dir: Path, adapters: Sequence[Path]) -> tuple[Any, Agr
     return model.unload(), agreement  # the LoRA layers out, the updated base weights kept
 
 
+def up_to_date(out: Path, folders: Sequence[Path]) -> bool:
+    """Whether `out` holds the mean of exactly these fine-tunes' adapters as they are now (what its
+    average.json names), with every output it lists in place and its parity check passed."""
+    path = out / "average.json"
+    if not path.is_file():
+        return False
+    info = json.loads(path.read_text(encoding="utf-8"))
+    named = [(Path(m["folder"]).resolve(), m["adapter_sha256"]) for m in info.get("members", [])]
+    current = [(f.resolve(), tree_sha256(FinetuneLayout(f).adapter)) for f in folders]
+    return (named == current and all(Path(o).exists() for o in info.get("outputs", {}).values())
+            and all(r.get("ok") for r in info.get("parity", [])))
+
+
 def average(folders: Sequence[Path], out: Path, console: Console | None = None) -> Path:
     """Average the fine-tunes in `folders` into `out`; return `out`."""
     console = console or Console(stderr=True)
