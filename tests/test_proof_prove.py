@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,11 @@ def test_the_committed_protocol_and_the_shipped_recipe_make_the_whole_plan(tmp_p
     assert kinds.count("evolve") == 4 and kinds.count("seeds") == 1 and kinds.count("finetune") == 5
     # base, seeds, paper and shipped's mean, then its three members: T1, T2's two halves, T3 each
     assert len([k for k in kinds if k.startswith("eval:")]) == 7 * 4 and not any(s.done() for s in steps)
+
+
+def test_the_shipped_recipe_is_the_one_the_protocol_registered():
+    """recipes/verified.toml is what the proof measures: an edit to it (a key, a comment) leaves the
+    proof's figures about another file, so it fails here until a new protocol registers it."""
+    named = re.search(r"recipe_sha256:\s*`?([0-9a-f]{64})", prove.PROTOCOL.read_text(encoding="utf-8"))
+    assert named, "PROTOCOL.md registers no recipe_sha256"
+    assert named.group(1) == hashlib.sha256((REPO / "recipes" / "verified.toml").read_bytes()).hexdigest()
