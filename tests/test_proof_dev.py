@@ -59,7 +59,9 @@ def _eval_folder(work: Path, arm: str, passed: dict[str, bool]) -> None:
     ids = {"p-if": ["punctuation:no_comma"], "p-own": ["lexical:no_digits"],
            "p-mix": ["punctuation:no_comma", "lexical:no_digits"]}
     rows = [{"role": "model", "key": k, "instruction_ids": ids[k.rsplit("-", 1)[0]], "finish": "stop",
-             "verdicts": [{"strict": ok, "loose": ok}] * len(ids[k.rsplit("-", 1)[0]])} for k, ok in passed.items()]
+             "completion_tokens": 10 + i,
+             "verdicts": [{"id": t, "strict": ok, "loose": ok} for t in ids[k.rsplit("-", 1)[0]]]}
+            for i, (k, ok) in enumerate(passed.items())]
     (out / "responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -78,9 +80,15 @@ def test_the_table_pairs_arms_on_all_prompts_and_on_each_part(tmp_path: Path):
     assert pair["all"]["diff_points"] == pytest.approx(100 * (20 - 10) / 30) and pair["all"]["n"] == 30
     assert pair["ifeval ids only"]["diff_points"] == pytest.approx(-100.0) and pair["ifeval ids only"]["n"] == 10
     assert s["not_yet_evaluated"] == []
+    # by instruction: the mixed prompts ask one of each kind, so each kind is asked 20 times
+    assert s["arms"]["narrow"]["instruction_loose"] == {"ifeval ids": {"followed": 10, "asked": 20},
+                                                        "own types": {"followed": 0, "asked": 20}}
+    assert s["arms"]["broad"]["instruction_loose"]["own types"] == {"followed": 20, "asked": 20}
+    assert s["arms"]["base"]["median_answer_tokens"] == pytest.approx(24.5)
     dev.write_results(s, tmp_path, quick=False, work=tmp_path)
     table = (tmp_path / "results.md").read_text()
     assert "| broad - narrow | +33.3 [" in table and "(n 30," in table
+    assert "| narrow | 50.0% (10/20) | 0.0% (0/20) | 24.5 |" in table
 
 
 def test_the_driver_lists_what_is_not_evaluated_and_refuses_an_unknown_arm(tmp_path: Path):

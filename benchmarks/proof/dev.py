@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,20 @@ def subset_of(ids: list[str]) -> str:
     return "ifeval ids only" if all(TYPES[i].in_ifeval for i in ids if i in TYPES) else "with own types"
 
 
+def instruction_loose(answers: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Instructions followed (loose) and asked, split into IFEval's ids and the registry's own
+    types: which kind of constraint an arm learned, where prompt-level figures mix both."""
+    from wizardlite.constraints import TYPES
+
+    out = {k: {"followed": 0, "asked": 0} for k in ("ifeval ids", "own types")}
+    for r in answers.values():
+        for v in r["verdicts"]:
+            kind = out["ifeval ids" if v["id"] in TYPES and TYPES[v["id"]].in_ifeval else "own types"]
+            kind["asked"] += 1
+            kind["followed"] += bool(v["loose"])
+    return out
+
+
 def summarise(folder: Path, work: Path, timings: dict[str, float]) -> dict[str, Any]:
     from wizardlite.eval.report import verdicts
     from wizardlite.eval.stats import accuracies
@@ -66,6 +81,8 @@ def summarise(folder: Path, work: Path, timings: dict[str, float]) -> dict[str, 
             "train_rows": sum(1 for _ in train.open()) if train.is_file() else 0,
             "cut_at_limit": sum(r["finish"] == "length" for r in answers.values()),
             "wall_s": round(timings.get(arm, 0.0), 1) or None,
+            "median_answer_tokens": statistics.median(r["completion_tokens"] for r in answers.values()),
+            "instruction_loose": instruction_loose(answers),
             "prompt_loose": {s: accuracies({k: x for k, x in v[arm].items() if k in parts[s]}, 1000, 0)["prompt_loose"].value
                              for s in SUBSETS if parts[s] & set(v[arm])}}
 
@@ -99,6 +116,14 @@ def write_results(s: dict[str, Any], folder: Path, quick: bool, work: Path) -> N
         acc = " | ".join(f"{100 * a['prompt_loose'][p]:.1f}" if p in a["prompt_loose"] else "-" for p in SUBSETS)
         wall = f"{a['wall_s'] / 60:.0f} min" if a.get("wall_s") else "-"
         lines.append(f"| {arm} | {a['train_rows']} | {a['answered']} | {a['cut_at_limit']} | {acc} | {wall} |")
+    kinds = ("ifeval ids", "own types")
+    lines += ["", "Instruction-level loose accuracy by kind of instruction (followed / asked), and the median "
+              "answer length:", "", f"| arm | {' | '.join(kinds)} | median answer tokens |", "|---|---|---|---|"]
+    for arm, a in s["arms"].items():
+        il = a["instruction_loose"]
+        cells = [f"{100 * il[k]['followed'] / il[k]['asked']:.1f}% ({il[k]['followed']}/{il[k]['asked']})"
+                 if il[k]["asked"] else "-" for k in kinds]
+        lines.append(f"| {arm} | {' | '.join(cells)} | {a['median_answer_tokens']:g} |")
     comparisons = [(f"{a} - base", c) for a, c in s["vs_base"].items()] + list(s["pairs"].items())
     if comparisons:
         lines += ["", f"| comparison | {head} |", "|---|---|---|---|"]
