@@ -77,13 +77,15 @@ def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind(tmp_path: Path
     new_left = sum(1 for s in steps if s.kind == "eval:new_types" and not s.done())
     assert ifeval_left > 0 and new_left > 0
     assert left == pytest.approx(600 * ifeval_left + 200 * new_left)
-    assert unknown == ["eval:heldout_types", "evolve", "finetune", "seeds"]  # nothing done to go by
+    assert unknown == ["eval:heldout_types", "evolve:paper", "evolve:shipped", "finetune", "seeds"]
     status = proof.status(steps)
     assert status.startswith(f"2 of {len(steps)} steps done; {left / 3600:.1f} h for the kinds begun")
-    assert status.endswith("no estimate yet for eval:heldout_types, evolve, finetune, seeds (none done)")
+    assert status.endswith("no estimate yet for eval:heldout_types, evolve:paper, evolve:shipped, finetune, "
+                           "seeds (none done)")
     (tmp_path / "w" / "steps.json").write_text("{}")  # nothing timed: no figure at all, not 0.0 h
     assert proof.status(steps) == (f"2 of {len(steps)} steps done; no estimate yet for eval:heldout_types, "
-                                   "eval:ifeval, eval:new_types, evolve, finetune, seeds (none done)")
+                                   "eval:ifeval, eval:new_types, evolve:paper, evolve:shipped, finetune, seeds "
+                                   "(none done)")
 
 
 def test_shipped_without_decontamination_or_with_overrides_is_refused(tmp_path: Path):
@@ -168,7 +170,8 @@ def test_the_committed_protocol_and_the_shipped_recipe_make_the_whole_plan(tmp_p
     assert proof.members("shipped") == ["seed-3407", "seed-2", "seed-3"]
     steps = proof.plan()
     kinds = [s.kind for s in steps]
-    assert kinds.count("evolve") == 4 and kinds.count("seeds") == 1 and kinds.count("finetune") == 5
+    assert kinds.count("evolve:shipped") == 3 and kinds.count("evolve:paper") == 1  # a half is timed as its arm
+    assert kinds.count("seeds") == 1 and kinds.count("finetune") == 5
     # base, seeds, paper and shipped's mean, then its three members: T1, T2's two halves, T3 each
     assert len([k for k in kinds if k.startswith("eval:")]) == 7 * 4 and not any(s.done() for s in steps)
 
@@ -179,3 +182,36 @@ def test_the_shipped_recipe_is_the_one_the_protocol_registered():
     named = re.search(r"recipe_sha256:\s*`?([0-9a-f]{64})", prove.PROTOCOL.read_text(encoding="utf-8"))
     assert named, "PROTOCOL.md registers no recipe_sha256"
     assert named.group(1) == hashlib.sha256((REPO / "recipes" / "verified.toml").read_bytes()).hexdigest()
+
+
+def test_a_clone_without_work_resumes_from_the_published_runs(tmp_path: Path):
+    """What publish() puts in runs/ is what restore() gives a fresh --work: the rows and the
+    finished answers come back, so their steps are done, and a fine-tune whose every evaluation
+    came back is done without its model; an unfinished evaluation's answers are not published."""
+    arms, runs = _protocol(tmp_path), tmp_path / "runs"
+    first = prove.Proof(tmp_path / "w1", quick=True, arms_dir=arms, runs=runs)
+    (first.rows("paper")).parent.mkdir(parents=True)
+    first.rows("paper").write_text('{"instruction": "x"}\n')
+    for _, name, _, _ in first.evals("paper"):
+        _answers(tmp_path / "w1" / "paper" / name, {"k": True})
+    (tmp_path / "w1" / "seeds" / "ifeval").mkdir(parents=True)  # cut off: answers, no results.json
+    (tmp_path / "w1" / "seeds" / "ifeval" / "responses.jsonl").write_text("{}\n")
+    (tmp_path / "w1" / "steps.json").write_text(json.dumps({"paper/evolve": 100.0}))
+    first.publish()
+    assert (runs / "paper" / "train.jsonl").is_file() and (runs / "paper" / "ifeval.results.json").is_file()
+    assert not (runs / "seeds").exists()
+
+    fresh = prove.Proof(tmp_path / "w2", quick=True, arms_dir=arms, runs=runs)
+    (tmp_path / "w2").mkdir()
+    (tmp_path / "w2" / "steps.json").write_text(json.dumps({"base/ifeval": 5.0}))
+    before = {s.id: s.done() for s in fresh.plan()}
+    fresh.restore()
+    after = {s.id: s.done() for s in fresh.plan()}
+    now_done = {k for k in after if after[k] and not before[k]}
+    assert now_done == {"paper/evolve", "paper/finetune"} | {f"paper/{n}" for _, n, _, _ in fresh.evals("paper")}
+    assert not (tmp_path / "w2" / "paper" / "ft" / "model.gguf").exists()  # done from its answers alone
+    assert fresh.verdicts("paper", "ifeval") == first.verdicts("paper", "ifeval")
+    assert fresh.timings == {"paper/evolve": 100.0, "base/ifeval": 5.0}
+    # a tune with an evaluation still to run is not done without its model
+    (tmp_path / "w2" / "paper" / "new_types" / "results.json").unlink()
+    assert not next(s for s in fresh.plan() if s.id == "paper/finetune").done()

@@ -31,7 +31,9 @@ shipped arm's members are evaluated too, each on every test.
 Outputs: benchmarks/results/proof.md and proof.json (recipe_sha256, protocol_commit, and under
 tests.<test> the paired differences shipped_vs_base and shipped_vs_seeds, prompt-level loose,
 paired bootstrap); each arm's training rows and per-prompt answers under benchmarks/proof/runs/
-(committed: they are small, and anyone can rescore them). Models stay under --work.
+(committed: they are small, and anyone can rescore them). Models stay under --work. A clone whose
+--work lacks what runs/ holds gets it back first, so the proof resumes from its last committed
+steps: a fine-tune whose every evaluation is in runs/ is not made again.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ class Step:
 
 
 class Proof:
-    def __init__(self, work: Path, quick: bool, arms_dir: Path = ARMS_DIR):
+    def __init__(self, work: Path, quick: bool, arms_dir: Path = ARMS_DIR, runs: Path | None = None):
         from wizardlite.recipe import load_recipe
 
         self.specs = load_arms(arms_dir)
@@ -148,6 +150,7 @@ class Proof:
         self.exp = Experiment(work, quick, specs=self.specs, decontaminate=decon,
                               seeds=ROOT / self.recipe.seeds.path, ft_recipe=self.recipe_path)
         self.clock = StepClock(work / "steps.json")
+        self.runs = runs or (work / "runs" if quick else PROOF / "runs")  # what is committed of each arm
 
     # ---------------------------------------------------------------- the plan
 
@@ -190,12 +193,14 @@ class Proof:
         exp = self.exp
         for arm, spec in self.specs.items():
             if spec.data == "evolve":
-                steps.append(Step(f"{arm}/evolve", "evolve", self.rows(arm).is_file, lambda a=arm: exp.evolve(a)))
+                # evolves differ by recipe (8 verified rounds take twice the paper's): a half is timed as its arm
+                kind = f"evolve:{self.halves.get(arm, arm)}"
+                steps.append(Step(f"{arm}/evolve", kind, self.rows(arm).is_file, lambda a=arm: exp.evolve(a)))
             elif spec.data == "answered-seeds":
                 steps.append(Step(f"{arm}/seeds", "seeds", self.rows(arm).is_file, exp.answered_seeds))
         for arm, spec in self.specs.items():
             if spec.data != "none":
-                steps.append(Step(f"{arm}/finetune", "finetune", (self.model_dir(arm) / "model.gguf").is_file,
+                steps.append(Step(f"{arm}/finetune", "finetune", lambda a=arm: self.tuned(a),
                                   lambda a=arm: exp.finetune(a, self.rows(a), self.specs[a].finetune)))
         for arm in self.specs:
             if arm in self.halves:
@@ -205,6 +210,16 @@ class Proof:
                 steps.append(Step(f"{arm}/{name}", f"eval:{test}", res.is_file,
                                   lambda a=arm, m=model, d=data, n=name: exp.evaluate(a, m, d, n)))
         return steps
+
+    def tuned(self, arm: str) -> bool:
+        """Whether the arm's fine-tune is done: its model is here, or every evaluation of its models
+        is (a checkout that kept only the published answers need not tune the arm again)."""
+        if (self.model_dir(arm) / "model.gguf").is_file():
+            return True
+        inside = str(self.model_dir(arm)) + "/"
+        uses = [self.work / a / name / "results.json" for a in self.specs if a not in self.halves
+                for _, name, _, model in self.evals(a) if model.startswith(inside)]
+        return bool(uses) and all(f.is_file() for f in uses)
 
     @property
     def timings(self) -> dict[str, float]:
@@ -244,6 +259,8 @@ class Proof:
             print(f"[{s.id}] {self.status(steps)}", flush=True)
             with self.clock.timing(s.id):  # a step resumed in another session adds its new time
                 s.run()
+            if not self.quick:
+                self.publish()  # committed, a finished step survives a checkout that loses --work
         print(self.status(steps), flush=True)
 
     # ---------------------------------------------------------------- results
@@ -298,19 +315,38 @@ class Proof:
         s["not_done"] = [st.id for st in self.plan() if not st.done()]
         return s
 
-    def publish(self) -> None:
-        """Each arm's training rows and answers into benchmarks/proof/runs/ (committed)."""
-        dest = PROOF / "runs"
+    def published(self) -> list[tuple[Path, Path]]:
+        """(file under --work, its copy under runs/) for every output of a finished step that is
+        committed: each arm's training rows, each evaluation's answers and results, the step times."""
+        pairs = [(self.work / "steps.json", self.runs / "steps.json")]
         for arm, spec in self.specs.items():
-            train = self.rows(arm)
-            if spec.data != "none" and train.is_file():
-                (dest / arm).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(train, dest / arm / "train.jsonl")
+            if spec.data != "none":
+                pairs.append((self.rows(arm), self.runs / arm / "train.jsonl"))
             for _, name, _, _ in self.evals(arm) if arm not in self.halves else []:
-                answers = self.work / arm / name / "responses.jsonl"
-                if (answers.parent / "results.json").is_file():
-                    (dest / arm).mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(answers, dest / arm / f"{name}.responses.jsonl")
+                pairs += [(self.work / arm / name / f, self.runs / arm / f"{name}.{f}")
+                          for f in ("responses.jsonl", "results.json")]
+        return pairs
+
+    def publish(self) -> None:
+        """The outputs of the finished steps into runs/ (benchmarks/proof/runs/, committed). An
+        evaluation's answers go only once its results.json says it finished."""
+        for src, dest in self.published():
+            if src.is_file() and (src.suffix != ".jsonl" or src.name == "train.jsonl"
+                                  or (src.parent / "results.json").is_file()):
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest)
+
+    def restore(self) -> None:
+        """What runs/ holds and --work lacks, back into --work, so that a fresh clone resumes the
+        proof where the last committed steps left it: their rows and answers are not made again.
+        The step times are merged, the ones under --work kept."""
+        for src, dest in self.published():
+            if dest.is_file() and not src.is_file():
+                src.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(dest, src)
+        if (self.runs / "steps.json").is_file():
+            kept = json.loads((self.runs / "steps.json").read_text()) | self.timings
+            atomic_write_text(self.work / "steps.json", json.dumps(kept, indent=2) + "\n")
 
 
 def write_results(s: dict[str, Any], folder: Path, name: str) -> None:
@@ -353,6 +389,8 @@ def main() -> None:
     work = args.work or ROOT / "benchmarks" / "work" / ("proof_quick" if args.quick else "proof")
     proof = Proof(work, args.quick, args.arms_dir)
     commit = None if args.quick else registered(PROTOCOL, args.arms_dir, proof.recipe_path)
+    if not args.quick:
+        proof.restore()
     steps = proof.plan()
     if args.plan:
         for s in steps:
