@@ -215,3 +215,12 @@ def test_a_clone_without_work_resumes_from_the_published_runs(tmp_path: Path):
     # a tune with an evaluation still to run is not done without its model
     (tmp_path / "w2" / "paper" / "new_types" / "results.json").unlink()
     assert not next(s for s in fresh.plan() if s.id == "paper/finetune").done()
+
+
+def test_the_published_runs_are_not_ignored_by_git():
+    """runs/ is committed: a .gitignore pattern that hid it would lose every finished step with
+    the next checkout that has no benchmarks/work/."""
+    for path in ("train.jsonl", "ifeval.responses.jsonl", "steps.json"):
+        hidden = subprocess.run(["git", "check-ignore", "-q", str(prove.PROOF / "runs" / "shipped" / path)],
+                                cwd=REPO, capture_output=True)
+        assert hidden.returncode == 1, f"benchmarks/proof/runs/shipped/{path} is ignored by git"
