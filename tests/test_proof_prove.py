@@ -159,7 +159,11 @@ def test_the_results_pair_shipped_with_base_and_seeds_and_say_whether_each_goal_
     assert s["recipe_sha256"] == hashlib.sha256((tmp_path / "shipped.toml").read_bytes()).hexdigest()
     assert s["protocol_commit"] == "abc"
     prove.write_results(s, tmp_path, "proof")
-    assert "goal (shipped - base >= +5): **met**" in (tmp_path / "proof.md").read_text()
+    md = (tmp_path / "proof.md").read_text()
+    assert "goal (shipped - base >= +5): **met**" in md
+    # 10 prompts only shipped passes, none only base does: the exact McNemar p is 2 / 2**10
+    assert "shipped_vs_base: +25.0 [" in md and "McNemar p 0.00195" in md
+    assert "| shipped | 40 | 50.0 | +25.0 [" in md
 
 
 def test_the_committed_protocol_and_the_shipped_recipe_make_the_whole_plan(tmp_path: Path):

@@ -356,15 +356,17 @@ def write_results(s: dict[str, Any], folder: Path, name: str) -> None:
              " (`benchmarks/proof/PROTOCOL.md`). Prompt-level loose accuracy; differences in points, paired "
              "bootstrap 95% interval, McNemar's p.", ""]
     for test, t in s["tests"].items():
-        lines += [f"## {test}", "", "| arm | prompts | loose % | vs base |", "|---|---|---|---|"]
+        lines += [f"## {test}", "", "| arm | prompts | loose % | vs base | McNemar p |",
+                  "|---|---|---|---|---|"]
         for arm, a in t["arms"].items():
             p = t["vs_base"].get(arm)
-            vs = diff_ci(p)[0] if p else "-"
-            lines.append(f"| {arm} | {a['n']} | {100 * a['prompt_loose']:.1f} | {vs} |")
+            vs, pv = diff_ci(p) if p else ("-", "-")
+            lines.append(f"| {arm} | {a['n']} | {100 * a['prompt_loose']:.1f} | {vs} | {pv} |")
         for key in ("shipped_vs_base", "shipped_vs_seeds", "shipped_members_vs_base"):
             if key in t:
                 p = t[key]
-                lines.append(f"\n{key}: {diff_ci(p)[0]} on {p['n']} prompts")
+                vs, pv = diff_ci(p)
+                lines.append(f"\n{key}: {vs} on {p['n']} prompts" + ("" if pv == "-" else f", McNemar p {pv}"))
         if "goal" in t:
             g = t["goal"]
             lines.append(f"\ngoal (shipped - base >= {g['shipped_minus_base_at_least']:+.0f}): "
