@@ -200,7 +200,8 @@ def test_a_clone_without_work_resumes_from_the_published_runs(tmp_path: Path):
         _answers(tmp_path / "w1" / "paper" / name, {"k": True})
     (tmp_path / "w1" / "seeds" / "ifeval").mkdir(parents=True)  # cut off: answers, no results.json
     (tmp_path / "w1" / "seeds" / "ifeval" / "responses.jsonl").write_text("{}\n")
-    (tmp_path / "w1" / "steps.json").write_text(json.dumps({"paper/evolve": 100.0}))
+    # seeds/ifeval's 7 s timed answers that only w1 has: a fresh --work starts it from 0 s
+    (tmp_path / "w1" / "steps.json").write_text(json.dumps({"paper/evolve": 100.0, "seeds/ifeval": 7.0}))
     first.publish()
     assert (runs / "paper" / "train.jsonl").is_file() and (runs / "paper" / "ifeval.results.json").is_file()
     assert not (runs / "seeds").exists()

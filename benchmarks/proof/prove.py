@@ -339,13 +339,17 @@ class Proof:
     def restore(self) -> None:
         """What runs/ holds and --work lacks, back into --work, so that a fresh clone resumes the
         proof where the last committed steps left it: their rows and answers are not made again.
-        The step times are merged, the ones under --work kept."""
+        The step times are merged, the ones under --work kept. A published time of a step that is
+        not done, and that --work does not time itself, is dropped: it timed partial work that only
+        the machine which ran it had, so the step starts again from nothing and from 0 s."""
         for src, dest in self.published():
             if dest.is_file() and not src.is_file():
                 src.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(dest, src)
         if (self.runs / "steps.json").is_file():
-            kept = json.loads((self.runs / "steps.json").read_text()) | self.timings
+            done = {s.id for s in self.plan() if s.done()}
+            published = json.loads((self.runs / "steps.json").read_text())
+            kept = {k: v for k, v in published.items() if k in done} | self.timings
             atomic_write_text(self.work / "steps.json", json.dumps(kept, indent=2) + "\n")
 
 
