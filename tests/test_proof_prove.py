@@ -65,7 +65,7 @@ def test_the_plan_has_the_halves_of_t2_and_the_members_on_every_test(tmp_path: P
     assert {name: model for _, name, _, model in proof.evals("base")}["new_types"] == "smollm2-q8_0"
 
 
-def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind(tmp_path: Path):
+def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind_and_a_finetune_goes_by_its_rows(tmp_path: Path):
     proof = prove.Proof(tmp_path / "w", quick=True, arms_dir=_protocol(tmp_path))
     for name in ("ifeval", "new_types"):
         (tmp_path / "w" / "base" / name).mkdir(parents=True)
@@ -86,6 +86,20 @@ def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind(tmp_path: Path
     assert proof.status(steps) == (f"2 of {len(steps)} steps done; no estimate yet for eval:heldout_types, "
                                    "eval:ifeval, eval:new_types, evolve:paper, evolve:shipped, finetune, seeds "
                                    "(none done)")
+    # a fine-tune is estimated by its rows: 100 s for 10 rows done, so 40 rows take 400 s; a half
+    # that has no rows yet is guessed at its arm's; without rows anywhere, the kind's mean
+    for arm, n in (("seeds", 10), ("paper", 40), ("shipped", 20)):
+        proof.rows(arm).parent.mkdir(parents=True, exist_ok=True)
+        proof.rows(arm).write_text('{"instruction": "x"}\n' * n)
+    for _, name, _, _ in proof.evals("seeds"):
+        _answers(tmp_path / "w" / "seeds" / name, {"k": True})  # seeds/finetune done by its answers
+    (tmp_path / "w" / "steps.json").write_text(json.dumps({"seeds/finetune": 100.0}))
+    tunes = {s.id: s for s in proof.plan() if s.kind == "finetune"}
+    assert tunes["seeds/finetune"].done() and tunes["shipped-half-a/finetune"].size() == 20
+    fine, _ = proof.time_left(list(tunes.values()))
+    assert fine == pytest.approx(400 + 200 + 200 + 200)  # paper, shipped and its two halves
+    proof.rows("paper").unlink()
+    assert proof.time_left(list(tunes.values()))[0] == pytest.approx(100 + 200 + 200 + 200)
 
 
 def test_shipped_without_decontamination_or_with_overrides_is_refused(tmp_path: Path):

@@ -115,6 +115,9 @@ class Step:
     kind: str  # evolve | seeds | finetune | eval:<test>; the time left is estimated per kind
     done: Callable[[], bool]
     run: Callable[[], Any]
+    # how much work the step is, where its kind's steps differ in it (a fine-tune's training rows);
+    # None: unknown, or all alike
+    size: Callable[[], float | None] = lambda: None
 
 
 class Proof:
@@ -201,7 +204,8 @@ class Proof:
         for arm, spec in self.specs.items():
             if spec.data != "none":
                 steps.append(Step(f"{arm}/finetune", "finetune", lambda a=arm: self.tuned(a),
-                                  lambda a=arm: exp.finetune(a, self.rows(a), self.specs[a].finetune)))
+                                  lambda a=arm: exp.finetune(a, self.rows(a), self.specs[a].finetune),
+                                  lambda a=arm: self.row_count(a)))
         for arm in self.specs:
             if arm in self.halves:
                 continue  # a half's model is evaluated as its arm's T2 answers
@@ -225,21 +229,36 @@ class Proof:
     def timings(self) -> dict[str, float]:
         return self.clock.read()
 
+    def row_count(self, arm: str) -> float | None:
+        """The training rows of the arm, or, before a half has made its own, its arm's (a guess)."""
+        for a in (arm, self.halves.get(arm)):
+            if a and self.rows(a).is_file():
+                with self.rows(a).open() as f:
+                    return float(sum(1 for line in f if line.strip()))
+        return None
+
     def time_left(self, steps: list[Step]) -> tuple[float, list[str]]:
-        """Seconds left, each step not done estimated by the mean of the done steps of its kind;
+        """Seconds left, each step not done estimated from the done steps of its kind: by their
+        seconds per unit of size where both have one (a fine-tune's rows), else by their mean;
         and the kinds with nothing done to go by."""
         t = self.timings
-        by_kind: dict[str, list[float]] = {}
+        by_kind: dict[str, list[tuple[float, float | None]]] = {}
         for s in steps:
             if s.done() and s.id in t:
-                by_kind.setdefault(s.kind, []).append(t[s.id])
+                by_kind.setdefault(s.kind, []).append((t[s.id], s.size()))
         left, unknown = 0.0, set()
         for s in steps:
-            if not s.done():
-                if by_kind.get(s.kind):
-                    left += sum(by_kind[s.kind]) / len(by_kind[s.kind])
-                else:
-                    unknown.add(s.kind)
+            if s.done():
+                continue
+            done = by_kind.get(s.kind)
+            if not done:
+                unknown.add(s.kind)
+                continue
+            sized = [(sec, size) for sec, size in done if size]
+            if (size := s.size()) and sized:
+                left += size * sum(sec for sec, _ in sized) / sum(n for _, n in sized)
+            else:
+                left += sum(sec for sec, _ in done) / len(done)
         return left, sorted(unknown)
 
     def status(self, steps: list[Step]) -> str:
