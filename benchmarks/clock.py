@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,17 +36,24 @@ class StepClock:
     def timing(self, key: str) -> Iterator[None]:
         """Add the wall time of the block to `key`, written as it runs and once more at its end."""
         before, t0 = self.read().get(key, 0.0), time.monotonic()
-        stop = threading.Event()
-
-        def tick() -> None:
-            while not stop.wait(self.every_s):
-                self._write(key, before + time.monotonic() - t0)
-
-        thread = threading.Thread(target=tick, daemon=True)
-        thread.start()
-        try:
+        with every(self.every_s, lambda: self._write(key, before + time.monotonic() - t0)):
             yield
-        finally:
-            stop.set()
-            thread.join()
-            self._write(key, before + time.monotonic() - t0)
+
+
+@contextmanager
+def every(seconds: float, fn: Callable[[], None]) -> Iterator[None]:
+    """Call `fn` every `seconds` in a thread while the block runs, and once more when it ends."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(seconds):
+            fn()
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        fn()

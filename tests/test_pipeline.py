@@ -2,6 +2,7 @@
 streaming pipeline's fixed journal order under backends that finish out of order."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,14 @@ def test_resume_with_near_dedup_reads_the_stored_index(tmp_path, monkeypatch, bo
     assert {"kept", "duplicate"} <= {r["status"] for r in rows(whole)}
     ids = (resumed / "dedup_index.ids").read_text().splitlines()[1:]
     assert ids == [r["id"] for r in rows(whole) if r["status"] in ("seed", "kept")]
+
+    # the killed run's journal alone, in another folder (another machine: `just prove` publishes
+    # no vectors): the index is embedded again and the run ends as the uninterrupted one
+    (tmp_path / "c/run").mkdir(parents=True)
+    (tmp_path / "c/run/records.jsonl").write_text("".join(x + "\n" for x in part))
+    for name in ("runlog.jsonl", "recipe.resolved.json"):
+        shutil.copyfile(tmp_path / "b/run" / name, tmp_path / "c/run" / name)
+    assert rows(run(fake_recipe(tmp_path / "c"))) == rows(whole)
 
 
 def test_simhash_index_finds_every_row_above_its_floor_with_the_exact_cosine():

@@ -243,3 +243,28 @@ def test_the_published_runs_are_not_ignored_by_git():
         hidden = subprocess.run(["git", "check-ignore", "-q", str(prove.PROOF / "runs" / "shipped" / path)],
                                 cwd=REPO, capture_output=True)
         assert hidden.returncode == 1, f"benchmarks/proof/runs/shipped/{path} is ignored by git"
+
+
+def test_an_unfinished_evolve_resumes_on_another_machine_from_its_published_journal(tmp_path: Path):
+    """publish() copies an evolve's journal (not its binary vectors) to runs/<arm>/journal/ while
+    its rows are not made; a fresh --work gets it back with the step's time so far; once the rows
+    are made, the journal leaves runs/."""
+    arms, runs = _protocol(tmp_path), tmp_path / "runs"
+    first = prove.Proof(tmp_path / "w1", quick=True, arms_dir=arms, runs=runs)
+    (tmp_path / "w1" / "shipped").mkdir(parents=True)
+    for f in prove.JOURNAL:
+        (tmp_path / "w1" / "shipped" / f).write_text(f"{f}\n")
+    (tmp_path / "w1" / "shipped" / "dedup_index.f32").write_bytes(b"\0" * 8)
+    (tmp_path / "w1" / "steps.json").write_text(json.dumps({"shipped/evolve": 50.0, "paper/evolve": 9.0}))
+    first.publish()
+    assert sorted(p.name for p in (runs / "shipped" / "journal").iterdir()) == sorted(prove.JOURNAL)
+    assert not (runs / "paper").exists()  # paper's 9 s timed nothing this checkout can resume
+
+    fresh = prove.Proof(tmp_path / "w2", quick=True, arms_dir=arms, runs=runs)
+    fresh.restore()
+    assert all((tmp_path / "w2" / "shipped" / f).read_text() == f"{f}\n" for f in prove.JOURNAL)
+    assert fresh.timings == {"shipped/evolve": 50.0}
+    fresh.rows("shipped").parent.mkdir(parents=True)
+    fresh.rows("shipped").write_text('{"instruction": "x"}\n')
+    fresh.publish()
+    assert not (runs / "shipped" / "journal").exists() and (runs / "shipped" / "train.jsonl").is_file()

@@ -33,7 +33,9 @@ tests.<test> the paired differences shipped_vs_base and shipped_vs_seeds, prompt
 paired bootstrap); each arm's training rows and per-prompt answers under benchmarks/proof/runs/
 (committed: they are small, and anyone can rescore them). Models stay under --work. A clone whose
 --work lacks what runs/ holds gets it back first, so the proof resumes from its last committed
-steps: a fine-tune whose every evaluation is in runs/ is not made again.
+steps: a fine-tune whose every evaluation is in runs/ is not made again. An evolve not finished
+yet has its journal copied to runs/<arm>/journal/ every 10 minutes (commit it before a session
+ends): a checkout on another machine resumes it from there, not from round 1.
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: arms, ifeval_gain
 
 from arms import Arm, load_arms  # noqa: E402
-from clock import StepClock  # noqa: E402
-from ifeval_gain import IFEVAL, ROOT, Experiment, _answers, diff_ci, paired_entry  # noqa: E402
+from clock import StepClock, every  # noqa: E402
+from ifeval_gain import IFEVAL, JOURNAL_FILES, ROOT, Experiment, _answers, diff_ci, paired_entry  # noqa: E402
 
 from wizardlite.io import atomic_write_text, file_sha256  # noqa: E402
 
@@ -66,6 +68,10 @@ TESTS = {"ifeval": IFEVAL, "heldout_types": None, "new_types": SETS / "t3_new.js
 REQUIRED = {"base": "none", "seeds": "answered-seeds", "shipped": "evolve"}
 GOALS = {"ifeval": 5.0, "heldout_types": 2.0, "new_types": 0.0}  # shipped - base, points (PROTOCOL.md)
 METRIC = "prompt_loose"
+# what resumes an evolve on another machine; the near-duplicate index's vectors are binary and
+# are embedded again on resume
+JOURNAL = tuple(f for f in JOURNAL_FILES if not f.startswith("dedup_index"))
+JOURNAL_EVERY_S = 600.0
 
 
 class ProtocolError(SystemExit):
@@ -276,8 +282,8 @@ class Proof:
             if s.done() or (only and not s.id.startswith(only + "/")):
                 continue
             print(f"[{s.id}] {self.status(steps)}", flush=True)
-            with self.clock.timing(s.id):  # a step resumed in another session adds its new time
-                s.run()
+            with self.clock.timing(s.id), every(JOURNAL_EVERY_S, self.publish_journals):
+                s.run()  # a step resumed in another session adds its new time
             if not self.quick:
                 self.publish()  # committed, a finished step survives a checkout that loses --work
         print(self.status(steps), flush=True)
@@ -354,19 +360,49 @@ class Proof:
                                   or (src.parent / "results.json").is_file()):
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
+        self.publish_journals()
+
+    def journal(self, arm: str) -> list[tuple[Path, Path]]:
+        """(under --work, under runs/) of each file of the arm's evolve journal."""
+        return [(self.work / arm / f, self.runs / arm / "journal" / f) for f in JOURNAL]
+
+    def publish_journals(self) -> None:
+        """Each unfinished evolve's journal into runs/<arm>/journal/; a finished one's is removed
+        from there, its rows being what is kept. A journal copied as it is appended to may end
+        in a torn line, which the resumed run cuts off (wizardlite.io.Journal)."""
+        for arm, spec in self.specs.items():
+            if spec.data != "evolve":
+                continue
+            if self.rows(arm).is_file():
+                shutil.rmtree(self.runs / arm / "journal", ignore_errors=True)
+            elif (self.work / arm / "records.jsonl").is_file():
+                for src, dest in self.journal(arm):
+                    if src.is_file():
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(src, dest)
 
     def restore(self) -> None:
         """What runs/ holds and --work lacks, back into --work, so that a fresh clone resumes the
         proof where the last committed steps left it: their rows and answers are not made again.
+        An unfinished evolve's published journal comes back too, where --work has none.
         The step times are merged, the ones under --work kept. A published time of a step that is
-        not done, and that --work does not time itself, is dropped: it timed partial work that only
-        the machine which ran it had, so the step starts again from nothing and from 0 s."""
-        for src, dest in self.published():
+        not done, and that --work does not time itself, is dropped unless its journal came back:
+        it timed partial work that only the machine which ran it had, so the step starts again
+        from nothing and from 0 s."""
+        pairs = [(src, dest) for src, dest in self.published() if dest.name != "steps.json"]  # merged below
+        resumed = set()
+        for arm, spec in self.specs.items():
+            if spec.data == "evolve" and not self.rows(arm).is_file() and \
+                    (self.runs / arm / "journal" / "records.jsonl").is_file():
+                resumed.add(f"{arm}/evolve")
+                if not (self.work / arm / "records.jsonl").is_file():
+                    pairs += self.journal(arm)
+        for src, dest in pairs:
             if dest.is_file() and not src.is_file():
                 src.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(dest, src)
         if (self.runs / "steps.json").is_file():
-            done = {s.id for s in self.plan() if s.done()}
+            done = {s.id for s in self.plan() if s.done()} | resumed
             published = json.loads((self.runs / "steps.json").read_text())
             kept = {k: v for k, v in published.items() if k in done} | self.timings
             atomic_write_text(self.work / "steps.json", json.dumps(kept, indent=2) + "\n")
