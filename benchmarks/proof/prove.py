@@ -45,6 +45,7 @@ import dataclasses
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -438,6 +439,9 @@ def write_results(s: dict[str, Any], folder: Path, name: str) -> None:
 
 
 def main() -> None:
+    # `kill` (SIGTERM) ends the driver as Ctrl-C would: the running step's time and an unfinished
+    # evolve's journal are written on the way out, ready to commit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default: benchmarks/work/proof)")
     ap.add_argument("--arm", help="run only this arm's steps")
