@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from wizardlite.errors import ConfigError
-from wizardlite.evolve import _check_resume
+from wizardlite.evolve import _check_resume, _resolved
 from wizardlite.evolve import run as evolve_run
 from wizardlite.evolve.decontam import CONTAMINATED, Decontaminator
 from wizardlite.layout import RunLayout
@@ -125,3 +125,25 @@ def test_ifeval_copies_and_paraphrases_with_the_real_embedder(repo):
     assert copy.meta["contaminated"]["key"] == "1001" and copy.meta["contaminated"]["test"] == "13-gram"
     assert para.meta["contaminated"]["key"] == "1001" and para.meta["contaminated"]["test"] == "embedding"
     assert other.status == KEPT
+
+
+def test_resume_compares_input_files_by_content_not_by_path(tmp_path):
+    """A journal copied to a clone at another path resumes there; a changed file is still refused."""
+    def recipe_in(folder: Path, seeds: str = "seed one\n", evals: str = "eval one\n") -> Recipe:
+        folder.mkdir()
+        (folder / "seeds.txt").write_text(seeds)
+        (folder / "eval.jsonl").write_text(json.dumps({"prompt": evals}) + "\n")
+        recipe = load_recipe(None, [f"seeds.path={folder / 'seeds.txt'}",
+                                    f"decontaminate.files=['{folder / 'eval.jsonl'}']", f"run.out={folder / 'run'}"])
+        return recipe
+
+    first = recipe_in(tmp_path / "a")
+    run = RunLayout(tmp_path / "a" / "run")
+    run.root.mkdir()
+    run.records.write_text("{}\n")
+    run.resolved.write_text(json.dumps(_resolved(first)))
+    _check_resume(run, _resolved(recipe_in(tmp_path / "b")))  # same files elsewhere: no error
+    with pytest.raises(ConfigError, match="seed file content"):
+        _check_resume(run, _resolved(recipe_in(tmp_path / "c", seeds="seed two\n")))
+    with pytest.raises(ConfigError, match="decontaminate"):
+        _check_resume(run, _resolved(recipe_in(tmp_path / "d", evals="eval two\n")))

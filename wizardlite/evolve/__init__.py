@@ -70,6 +70,15 @@ def _open_models(recipe: Recipe) -> Models:
     return Models(evolver, answerer, evolver.info.as_dict(), answerer.info.as_dict())
 
 
+def _resolved(recipe: Recipe) -> dict[str, Any]:
+    """What a run records of its settings and input files, to refuse a resume that would mix two runs."""
+    resolved = {"version": __version__, "recipe": recipe_to_dict(recipe),
+                "seeds_sha256": file_sha256(recipe.seeds.path) if Path(recipe.seeds.path).is_file() else None}
+    if recipe.decontaminate.files:
+        resolved["decontaminate_sha256"] = {f: file_sha256(f) for f in recipe.decontaminate.files if Path(f).is_file()}
+    return resolved
+
+
 def _check_resume(run: RunLayout, resolved: dict[str, Any]) -> None:
     if not run.resolved.is_file() or not run.records.is_file():
         return
@@ -80,15 +89,20 @@ def _check_resume(run: RunLayout, resolved: dict[str, Any]) -> None:
         rec = {k: v for k, v in (recipe_to_dict(Recipe()) | d["recipe"]).items() if k not in RESUMABLE_CHANGES}
         rec["run"] = {k: v for k, v in rec.get("run", {}).items() if k != "out"}
         rec["evolve"] = {k: v for k, v in rec.get("evolve", {}).items() if k not in ("rounds", "chunk_size")}
-        return {"recipe": rec, "seeds_sha256": d.get("seeds_sha256"), "decontaminate": d.get("decontaminate_sha256")}
+        # Files are compared by content, so a journal copied to a clone at another path resumes there;
+        # a file that was missing is known only by its name.
+        if d.get("seeds_sha256"):
+            rec["seeds"] = {**rec.get("seeds", {}), "path": d["seeds_sha256"]}
+        hashes = d.get("decontaminate_sha256") or {}
+        files = rec.get("decontaminate", {}).get("files", [])
+        rec["decontaminate"] = {**rec.get("decontaminate", {}), "files": [hashes.get(f, f) for f in files]}
+        return {"recipe": rec, "seeds_sha256": d.get("seeds_sha256")}
 
     before, now = strip(old), strip(resolved)
     if before != now:
         changed = sorted(k for k in now["recipe"] if before["recipe"].get(k) != now["recipe"].get(k))
         if before["seeds_sha256"] != now["seeds_sha256"]:
             changed.append("seed file content")
-        if before["decontaminate"] != now["decontaminate"]:
-            changed.append("decontaminate file content")
         raise ConfigError(f"{run.root} holds a run made with other settings ({', '.join(changed)}): "
                           "pass --out NEW_FOLDER, or delete the folder to start over")
 
@@ -141,10 +155,7 @@ def run(recipe: Recipe) -> Path:
     layout = RunLayout(Path(recipe.run.out))
     started = time.time()
     seeds, seed_report = load_seeds(recipe.seeds)
-    resolved = {"version": __version__, "recipe": recipe_to_dict(recipe),
-                "seeds_sha256": file_sha256(recipe.seeds.path) if Path(recipe.seeds.path).is_file() else None}
-    if recipe.decontaminate.files:
-        resolved["decontaminate_sha256"] = {f: file_sha256(f) for f in recipe.decontaminate.files if Path(f).is_file()}
+    resolved = _resolved(recipe)
     _check_resume(layout, resolved)
     layout.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(layout.resolved, json.dumps(resolved, indent=2, ensure_ascii=False))
