@@ -133,9 +133,8 @@ def test_resume_compares_input_files_by_content_not_by_path(tmp_path):
         folder.mkdir()
         (folder / "seeds.txt").write_text(seeds)
         (folder / "eval.jsonl").write_text(json.dumps({"prompt": evals}) + "\n")
-        recipe = load_recipe(None, [f"seeds.path={folder / 'seeds.txt'}",
-                                    f"decontaminate.files=['{folder / 'eval.jsonl'}']", f"run.out={folder / 'run'}"])
-        return recipe
+        return load_recipe(None, [f"seeds.path={folder / 'seeds.txt'}",
+                                  f"decontaminate.files=['{folder / 'eval.jsonl'}']", f"run.out={folder / 'run'}"])
 
     first = recipe_in(tmp_path / "a")
     run = RunLayout(tmp_path / "a" / "run")

@@ -90,18 +90,18 @@ def _check_resume(run: RunLayout, resolved: dict[str, Any]) -> None:
         rec["run"] = {k: v for k, v in rec.get("run", {}).items() if k != "out"}
         rec["evolve"] = {k: v for k, v in rec.get("evolve", {}).items() if k not in ("rounds", "chunk_size")}
         # Files are compared by content, so a journal copied to a clone at another path resumes there;
-        # a file that was missing is known only by its name.
+        # a file that was missing is known only by its path.
         if d.get("seeds_sha256"):
             rec["seeds"] = {**rec.get("seeds", {}), "path": d["seeds_sha256"]}
         hashes = d.get("decontaminate_sha256") or {}
         files = rec.get("decontaminate", {}).get("files", [])
         rec["decontaminate"] = {**rec.get("decontaminate", {}), "files": [hashes.get(f, f) for f in files]}
-        return {"recipe": rec, "seeds_sha256": d.get("seeds_sha256")}
+        return rec
 
     before, now = strip(old), strip(resolved)
     if before != now:
-        changed = sorted(k for k in now["recipe"] if before["recipe"].get(k) != now["recipe"].get(k))
-        if before["seeds_sha256"] != now["seeds_sha256"]:
+        changed = sorted(k for k in now if before.get(k) != now.get(k))
+        if old.get("seeds_sha256") != resolved.get("seeds_sha256"):
             changed.append("seed file content")
         raise ConfigError(f"{run.root} holds a run made with other settings ({', '.join(changed)}): "
                           "pass --out NEW_FOLDER, or delete the folder to start over")
