@@ -102,6 +102,33 @@ def test_the_time_left_is_the_mean_of_the_done_steps_of_each_kind_and_a_finetune
     assert proof.time_left(list(tunes.values()))[0] == pytest.approx(100 + 200 + 200 + 200)
 
 
+def test_one_step_runs_alone_by_its_id_once_the_fine_tune_of_its_model_is_done(tmp_path: Path):
+    proof = prove.Proof(tmp_path / "w", quick=True, arms_dir=_protocol(tmp_path))
+    ran: list[tuple[str, str, str]] = []
+
+    def evaluate(arm: str, model: str, data: Path, name: str) -> Path:
+        ran.append((arm, name, model))
+        (tmp_path / "w" / arm / name).mkdir(parents=True)
+        (tmp_path / "w" / arm / name / "results.json").write_text("{}")
+        return tmp_path / "w" / arm / name
+
+    proof.exp.evaluate = evaluate  # type: ignore[method-assign]
+    with pytest.raises(prove.ProtocolError, match="no arm or step of that name"):
+        proof.run("shipped/heldout")
+    # T2's half b is answered by the model tuned on half a: refused before that fine-tune, not begun
+    with pytest.raises(prove.ProtocolError, match=r"shipped-half-a/finetune, not done yet: run `just prove "
+                       r"--arm shipped-half-a/finetune` first"):
+        proof.run("shipped/heldout_types-b")
+    assert ran == []
+    model = tmp_path / "w" / "shipped-half-a" / "ft" / "model.gguf"
+    model.parent.mkdir(parents=True)
+    model.write_text("gguf")
+    proof.run("shipped/heldout_types-b")
+    assert ran == [("shipped", "heldout_types-b", str(model))]  # not its members, nor shipped's fine-tune
+    proof.run("shipped/heldout_types-b")  # done: not run again
+    assert len(ran) == 1 and "shipped/heldout_types-b" in proof.timings
+
+
 def test_shipped_without_decontamination_or_with_overrides_is_refused(tmp_path: Path):
     arms = _protocol(tmp_path)
     recipe = tmp_path / "shipped.toml"

@@ -2,6 +2,8 @@
 
 Run as: just prove                                   (resumable: run it again to continue)
         python benchmarks/proof/prove.py --plan      (the steps, which are done, and the time left)
+        just prove --arm paper                       (one arm's steps; or one step, by its id in --plan:
+                                                      --arm shipped/heldout_types-b, once its model is made)
         python benchmarks/proof/prove.py --table     (results from the evaluations done so far)
         python benchmarks/proof/prove.py --quick     (a tiny version of every step, to try the pipeline)
 
@@ -125,6 +127,7 @@ class Step:
     # how much work the step is, where its kind's steps differ in it (a fine-tune's training rows);
     # None: unknown, or all alike
     size: Callable[[], float | None] = lambda: None
+    needs: tuple[str, ...] = ()  # the steps that make what this one uses (an evaluation: its model's fine-tune)
 
 
 class Proof:
@@ -218,8 +221,9 @@ class Proof:
                 continue  # a half's model is evaluated as its arm's T2 answers
             for test, name, data, model in self.evals(arm):
                 res = self.work / arm / name / "results.json"
+                tuned = [f"{a}/finetune" for a in self.specs if model.startswith(f"{self.model_dir(a)}/")]
                 steps.append(Step(f"{arm}/{name}", f"eval:{test}", res.is_file,
-                                  lambda a=arm, m=model, d=data, n=name: exp.evaluate(a, m, d, n)))
+                                  lambda a=arm, m=model, d=data, n=name: exp.evaluate(a, m, d, n), needs=tuple(tuned)))
         return steps
 
     def tuned(self, arm: str) -> bool:
@@ -278,9 +282,18 @@ class Proof:
         return text + f"; {known}no estimate yet for {', '.join(unknown)} (none done)"
 
     def run(self, only: str | None = None) -> None:
+        """Every step not done, in order; with `only`, that arm's steps or the one step of that id."""
         steps = self.plan()
-        for s in steps:
-            if s.done() or (only and not s.id.startswith(only + "/")):
+        chosen = [s for s in steps if not only or s.id == only or s.id.startswith(only + "/")]
+        if not chosen:
+            raise ProtocolError(f"--arm {only}: no arm or step of that name; `--plan` lists the steps")
+        done = {s.id for s in steps if s.done()} | {s.id for s in chosen}  # a chosen need runs first
+        for s in chosen:
+            if not s.done() and (missing := [n for n in s.needs if n not in done]):
+                raise ProtocolError(f"[{s.id}] uses the model of {', '.join(missing)}, not done yet: "
+                                    f"run `just prove --arm {missing[0]}` first")
+        for s in chosen:
+            if s.done():
                 continue
             print(f"[{s.id}] {self.status(steps)}", flush=True)
             with self.clock.timing(s.id), every(JOURNAL_EVERY_S, self.publish_journals):
@@ -444,7 +457,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=None, help="models and runs (default: benchmarks/work/proof)")
-    ap.add_argument("--arm", help="run only this arm's steps")
+    ap.add_argument("--arm", help="run only this arm's steps, or only the step of this id (`--plan` lists them)")
     ap.add_argument("--plan", action="store_true", help="list the steps, which are done, and the time left")
     ap.add_argument("--table", action="store_true", help="only write the results of what is done")
     ap.add_argument("--quick", action="store_true", help="a tiny version of every step (not a result; "
