@@ -246,6 +246,7 @@ def test_a_clone_without_work_resumes_from_the_published_runs(tmp_path: Path):
     first.publish()
     assert (runs / "paper" / "train.jsonl").is_file() and (runs / "paper" / "ifeval.results.json").is_file()
     assert not (runs / "seeds").exists()
+    assert json.loads((runs / "steps.json").read_text()) == {"paper/evolve": 100.0}  # done steps' times only
 
     fresh = prove.Proof(tmp_path / "w2", quick=True, arms_dir=arms, runs=runs)
     (tmp_path / "w2").mkdir()
@@ -286,6 +287,7 @@ def test_an_unfinished_evolve_resumes_on_another_machine_from_its_published_jour
     first.publish()
     assert sorted(p.name for p in (runs / "shipped" / "journal").iterdir()) == sorted(prove.JOURNAL)
     assert not (runs / "paper").exists()  # paper's 9 s timed nothing this checkout can resume
+    assert json.loads((runs / "steps.json").read_text()) == {"shipped/evolve": 50.0}
 
     fresh = prove.Proof(tmp_path / "w2", quick=True, arms_dir=arms, runs=runs)
     fresh.restore()

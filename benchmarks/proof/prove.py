@@ -356,8 +356,9 @@ class Proof:
 
     def published(self) -> list[tuple[Path, Path]]:
         """(file under --work, its copy under runs/) for every output of a finished step that is
-        committed: each arm's training rows, each evaluation's answers and results, the step times."""
-        pairs = [(self.work / "steps.json", self.runs / "steps.json")]
+        committed: each arm's training rows, each evaluation's answers and results (the step
+        times go by publish() and restore(), filtered)."""
+        pairs: list[tuple[Path, Path]] = []
         for arm, spec in self.specs.items():
             if spec.data != "none":
                 pairs.append((self.rows(arm), self.runs / arm / "train.jsonl"))
@@ -368,17 +369,28 @@ class Proof:
 
     def publish(self) -> None:
         """The outputs of the finished steps into runs/ (benchmarks/proof/runs/, committed). An
-        evaluation's answers go only once its results.json says it finished."""
+        evaluation's answers go only once its results.json says it finished; a step's time only
+        once it is done, or while its evolve's journal is published (what a clone resumes)."""
         for src, dest in self.published():
-            if src.is_file() and (src.suffix != ".jsonl" or src.name == "train.jsonl"
-                                  or (src.parent / "results.json").is_file()):
+            if src.is_file() and (
+                    src.suffix != ".jsonl" or src.name == "train.jsonl" or (src.parent / "results.json").is_file()):
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
         self.publish_journals()
+        if times := self.timings:
+            kept = {s.id for s in self.plan() if s.done()} | self.journalled()
+            self.runs.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.runs / "steps.json",
+                              json.dumps({k: v for k, v in times.items() if k in kept}, indent=2) + "\n")
 
     def journal(self, arm: str) -> list[tuple[Path, Path]]:
         """(under --work, under runs/) of each file of the arm's evolve journal."""
         return [(self.work / arm / f, self.runs / arm / "journal" / f) for f in JOURNAL]
+
+    def journalled(self) -> set[str]:
+        """The evolve steps not done whose journal runs/ holds: a clone resumes them from there."""
+        return {f"{arm}/evolve" for arm, spec in self.specs.items() if spec.data == "evolve"
+                and not self.rows(arm).is_file() and (self.runs / arm / "journal" / "records.jsonl").is_file()}
 
     def publish_journals(self) -> None:
         """Each unfinished evolve's journal into runs/<arm>/journal/; a finished one's is removed
@@ -403,14 +415,12 @@ class Proof:
         not done, and that --work does not time itself, is dropped unless its journal came back:
         it timed partial work that only the machine which ran it had, so the step starts again
         from nothing and from 0 s."""
-        pairs = [(src, dest) for src, dest in self.published() if dest.name != "steps.json"]  # merged below
-        resumed = set()
-        for arm, spec in self.specs.items():
-            if spec.data == "evolve" and not self.rows(arm).is_file() and \
-                    (self.runs / arm / "journal" / "records.jsonl").is_file():
-                resumed.add(f"{arm}/evolve")
-                if not (self.work / arm / "records.jsonl").is_file():
-                    pairs += self.journal(arm)
+        pairs = self.published()
+        resumed = self.journalled()
+        for step in resumed:
+            arm = step.split("/")[0]
+            if not (self.work / arm / "records.jsonl").is_file():
+                pairs += self.journal(arm)
         for src, dest in pairs:
             if dest.is_file() and not src.is_file():
                 src.parent.mkdir(parents=True, exist_ok=True)
